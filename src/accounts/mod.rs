@@ -1,0 +1,193 @@
+//! Accounts and their roles. A local account is the break-glass administrator created on the
+//! console by `beffroi recover-admin`; agents' accounts arrive with single sign-on.
+//!
+//! Authorization decisions read [`Account::has_role`]; nothing else grants a role.
+
+use crate::db::{Database, DbError, now};
+use crate::with_db;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Agent,
+    Editor,
+    Admin,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "agent" => Some(Role::Agent),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: i64,
+    pub kind: String,
+    pub username: Option<String>,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_must_change: bool,
+    pub locale: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Clone)]
+pub struct Account {
+    pub id: i64,
+    pub kind: String,
+    pub username: Option<String>,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_must_change: bool,
+    pub locale: Option<String>,
+    pub disabled: bool,
+    pub roles: Vec<Role>,
+}
+
+impl std::fmt::Debug for Account {
+    // The password hash stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// The columns of [`AccountRow`], spelled out in each query: sqlx only runs `'static` SQL.
+macro_rules! select_account {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, kind, username, display_name, email, password_hash, ",
+            "password_must_change, locale, disabled FROM accounts WHERE ",
+            $where
+        )
+    };
+}
+
+async fn with_roles(db: &Database, row: AccountRow) -> Result<Account, DbError> {
+    let names: Vec<String> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role"
+    ).bind(row.id).fetch_all(pool).await?);
+    Ok(Account {
+        id: row.id,
+        kind: row.kind,
+        username: row.username,
+        display_name: row.display_name,
+        email: row.email,
+        password_hash: row.password_hash,
+        password_must_change: row.password_must_change,
+        locale: row.locale,
+        disabled: row.disabled,
+        roles: names.iter().filter_map(|n| Role::parse(n)).collect(),
+    })
+}
+
+pub async fn find_by_id(db: &Database, id: i64) -> Result<Option<Account>, DbError> {
+    let row: Option<AccountRow> =
+        with_db!(db, pool => sqlx::query_as(select_account!("id = $1")).bind(id).fetch_optional(pool).await?);
+    match row {
+        Some(row) => Ok(Some(with_roles(db, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Finds a local account by its login, compared lower-case.
+pub async fn find_local(db: &Database, username: &str) -> Result<Option<Account>, DbError> {
+    let username = username.to_lowercase();
+    let row: Option<AccountRow> =
+        with_db!(db, pool => sqlx::query_as(select_account!("kind = 'local' AND username = $1")).bind(&username).fetch_optional(pool).await?);
+    match row {
+        Some(row) => Ok(Some(with_roles(db, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Creates the local administrator, or resets its password if it exists; returns its id.
+/// The new password must be changed at first sign-in, and every open session of the account
+/// ends (the reset may be a response to a compromise).
+pub async fn upsert_break_glass_admin(
+    db: &Database,
+    username: &str,
+    display_name: &str,
+    password_hash: &str,
+) -> Result<i64, DbError> {
+    let username = username.to_lowercase();
+    let now = now();
+    let id: i64 = with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (kind, username, display_name, password_hash, \
+                                   password_must_change, disabled, created_at, updated_at) \
+             VALUES ('local', $1, $2, $3, TRUE, FALSE, $4, $4) \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+                 password_must_change = TRUE, disabled = FALSE, updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(&username)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO account_roles (account_id, role) VALUES ($1, 'admin') \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sign_in_backoff WHERE login = $1").bind(&username).execute(&mut *tx).await?;
+        tx.commit().await?;
+        id
+    });
+    Ok(id)
+}
+
+/// Stores a new password hash; `must_change` stays set only for one-time passwords.
+pub async fn set_password_hash(
+    db: &Database,
+    account_id: i64,
+    password_hash: &str,
+    must_change: bool,
+) -> Result<(), DbError> {
+    with_db!(db, pool => sqlx::query(
+        "UPDATE accounts SET password_hash = $1, password_must_change = $2, updated_at = $3 \
+         WHERE id = $4"
+    ).bind(password_hash).bind(must_change).bind(now()).bind(account_id).execute(pool).await.map(|_| ())?);
+    Ok(())
+}
+
+pub async fn set_locale(db: &Database, account_id: i64, locale: &str) -> Result<(), DbError> {
+    with_db!(db, pool => sqlx::query(
+        "UPDATE accounts SET locale = $1, updated_at = $2 WHERE id = $3"
+    ).bind(locale).bind(now()).bind(account_id).execute(pool).await.map(|_| ())?);
+    Ok(())
+}

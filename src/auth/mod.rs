@@ -1,0 +1,7 @@
+//! Authentication: password hashing, server-side sessions, per-account backoff, and the local
+//! (break-glass) sign-in pages.
+
+pub mod backoff;
+pub mod local;
+pub mod password;
+pub mod session;

@@ -1,0 +1,180 @@
+//! Server-side sessions. The browser holds a random 256-bit token in the `__Host-beffroi`
+//! cookie; the database holds only its SHA-256, so a leaked copy of the table cannot be replayed.
+//! A session ends at sign-out, after `idle_timeout` without use, `absolute_timeout` after
+//! sign-in, when its account is disabled, or when an administrator revokes it.
+//!
+//! Tokens are compared by hash lookup only; they are never logged.
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::accounts::{self, Account};
+use crate::db::{Database, DbError, now};
+use crate::with_db;
+
+/// The session cookie. `__Host-` makes the browser refuse it unless it is Secure, has no Domain
+/// and has Path=/, so a sibling subdomain cannot plant or overwrite it.
+pub const SESSION_COOKIE: &str = "__Host-beffroi";
+
+/// How often `last_seen_at` is written: idle expiry is precise to this many seconds, and most
+/// requests do not write to the database.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub account_id: i64,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// A session found valid for this request, with its account.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    pub record: SessionRecord,
+    pub account: Account,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTimeouts {
+    pub idle_secs: i64,
+    pub absolute_secs: i64,
+}
+
+/// 32 random bytes, hex-encoded.
+pub fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("no randomness available: {0}")]
+    Random(getrandom::Error),
+}
+
+impl From<sqlx::Error> for SessionError {
+    fn from(e: sqlx::Error) -> Self {
+        SessionError::Db(DbError::Sqlx(e))
+    }
+}
+
+/// Starts a session for `account_id`; returns the cookie token (a secret) and the record.
+pub async fn create(
+    db: &Database,
+    account_id: i64,
+    client_ip: &str,
+    user_agent: Option<&str>,
+    timeouts: SessionTimeouts,
+) -> Result<(SecretString, SessionRecord), SessionError> {
+    let token = random_token().map_err(SessionError::Random)?;
+    let csrf_token = random_token().map_err(SessionError::Random)?;
+    let now = now();
+    let record = SessionRecord {
+        id_hash: hash_token(&token),
+        account_id,
+        csrf_token,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + timeouts.absolute_secs,
+    };
+    let user_agent = user_agent.map(|ua| ua.chars().take(256).collect::<String>());
+    with_db!(db, pool => sqlx::query(
+        "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, \
+                               expires_at, client_ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    )
+    .bind(&record.id_hash)
+    .bind(record.account_id)
+    .bind(&record.csrf_token)
+    .bind(record.created_at)
+    .bind(record.last_seen_at)
+    .bind(record.expires_at)
+    .bind(client_ip)
+    .bind(user_agent)
+    .execute(pool).await.map(|_| ())?);
+    Ok((SecretString::from(token), record))
+}
+
+type SessionRow = (String, i64, String, i64, i64, i64);
+
+/// Finds the live session for a cookie token. An expired session is deleted and `None`
+/// returned; so is a session whose account was disabled.
+pub async fn load(
+    db: &Database,
+    token: &SecretString,
+    timeouts: SessionTimeouts,
+) -> Result<Option<ActiveSession>, SessionError> {
+    let token = token.expose_secret();
+    // Reject anything that is not one of our tokens before touching the database.
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let id_hash = hash_token(token);
+    let row: Option<SessionRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at \
+         FROM sessions WHERE id_hash = $1"
+    ).bind(&id_hash).fetch_optional(pool).await?);
+    let Some((id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at)) = row else {
+        return Ok(None);
+    };
+    let now = now();
+    if now >= expires_at || now - last_seen_at >= timeouts.idle_secs {
+        revoke(db, &id_hash).await?;
+        return Ok(None);
+    }
+    let Some(account) = accounts::find_by_id(db, account_id).await? else {
+        revoke(db, &id_hash).await?;
+        return Ok(None);
+    };
+    if account.disabled {
+        revoke_all_for(db, account.id).await?;
+        return Ok(None);
+    }
+    if now - last_seen_at >= TOUCH_EVERY_SECS {
+        with_db!(db, pool => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now).bind(&id_hash).execute(pool).await.map(|_| ())?);
+    }
+    Ok(Some(ActiveSession {
+        record: SessionRecord {
+            id_hash,
+            account_id,
+            csrf_token,
+            created_at,
+            last_seen_at: now,
+            expires_at,
+        },
+        account,
+    }))
+}
+
+pub async fn revoke(db: &Database, id_hash: &str) -> Result<bool, SessionError> {
+    let done = with_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash).execute(pool).await?.rows_affected());
+    Ok(done > 0)
+}
+
+/// Ends every session of an account; returns how many.
+pub async fn revoke_all_for(db: &Database, account_id: i64) -> Result<u64, SessionError> {
+    let done = with_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+        .bind(account_id).execute(pool).await?.rows_affected());
+    Ok(done)
+}
+
+/// Deletes sessions that can no longer be used (run periodically).
+pub async fn purge_expired(db: &Database, timeouts: SessionTimeouts) -> Result<u64, SessionError> {
+    let now = now();
+    let done = with_db!(db, pool => sqlx::query(
+        "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2"
+    ).bind(now).bind(now - timeouts.idle_secs).execute(pool).await?.rows_affected());
+    Ok(done)
+}

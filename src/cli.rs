@@ -1,0 +1,171 @@
+//! The command line: `serve`, `check-config`, `default-config`, `migrate`, `recover-admin` and
+//! `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
+//! line naming the key or file at fault, and the exit code is non-zero.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::auth::password::{PasswordHasher, generate_one_time_password};
+use crate::config::{Config, DEFAULT_CONFIG, DEFAULT_CONFIG_PATH};
+use crate::db::{Database, pending_migrations};
+use crate::{accounts, security_events, server, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "beffroi", version, about = "Security-hardened, self-hosted intranet for public bodies")]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, env = "BEFFROI_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (HTTPS, and the optional HTTP redirect listener).
+    Serve,
+    /// Print a fully commented configuration with every default.
+    DefaultConfig,
+    /// Validate the configuration, file permissions, TLS files and database, then exit.
+    CheckConfig,
+    /// Apply pending database migrations, after taking a snapshot of existing data.
+    Migrate {
+        /// Migrate without the pre-migration snapshot (only after taking your own backup).
+        #[arg(long)]
+        no_snapshot: bool,
+    },
+    /// Create or reset the local break-glass administrator and print a one-time password.
+    RecoverAdmin {
+        /// Login of the local administrator.
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// Start a self-contained demonstration instance with its own data directory.
+    Demo {
+        /// Directory for the demo's configuration and data (created if missing).
+        #[arg(long, default_value = "beffroi-demo")]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+    },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::DefaultConfig = cli.command {
+        print!("{DEFAULT_CONFIG}");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, String> {
+    Config::load(path, std::env::vars()).map_err(|e| e.to_string())
+}
+
+async fn dispatch(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::DefaultConfig => Ok(()),
+        Command::Serve => {
+            let config = load_config(&cli.config)?;
+            telemetry::init(&config.log.level, config.log.format);
+            server::serve(&cli.config, config).await.map_err(|e| e.to_string())
+        }
+        Command::CheckConfig => check_config(&cli.config).await,
+        Command::Migrate { no_snapshot } => {
+            let config = load_config(&cli.config)?;
+            server::check_file_modes(&cli.config, &config).map_err(|e| e.to_string())?;
+            telemetry::init("warn", config.log.format);
+            let db = Database::connect(&config).await.map_err(|e| e.to_string())?;
+            let policy = server::snapshot_policy(&config, no_snapshot).map_err(|e| e.to_string())?;
+            let report = db.migrate(&policy).await.map_err(|e| e.to_string())?;
+            if let Some(snapshot) = report.snapshot {
+                println!("Snapshot of the previous database: {}", snapshot.display());
+            }
+            if report.applied.is_empty() {
+                println!("Database schema is up to date.");
+            } else {
+                println!("Applied migrations: {:?}", report.applied);
+            }
+            Ok(())
+        }
+        Command::RecoverAdmin { username } => {
+            let config = load_config(&cli.config)?;
+            server::check_file_modes(&cli.config, &config).map_err(|e| e.to_string())?;
+            telemetry::init("warn", config.log.format);
+            let db = Database::connect(&config).await.map_err(|e| e.to_string())?;
+            let policy = server::snapshot_policy(&config, false).map_err(|e| e.to_string())?;
+            db.migrate(&policy).await.map_err(|e| e.to_string())?;
+            let password = recover_admin(&config, &db, &username).await?;
+            println!("Local administrator: {username}");
+            println!("One-time password:   {}", password.expose_secret());
+            println!("It must be changed at first sign-in. Every previous session of this account has ended.");
+            if !config.local_sign_in.enabled {
+                println!("Warning: local_sign_in.enabled is false; enable it to use this account.");
+            }
+            Ok(())
+        }
+        Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
+    }
+}
+
+/// Creates or resets the break-glass administrator; returns its one-time password.
+pub async fn recover_admin(config: &Config, db: &Database, username: &str) -> Result<secrecy::SecretString, String> {
+    let username = username.trim();
+    if username.is_empty() || username.len() > 64 || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err("the username must be 1 to 64 letters, digits, '.', '_' or '-'".into());
+    }
+    let password = generate_one_time_password().map_err(|e| format!("no randomness available: {e}"))?;
+    let hasher = PasswordHasher::new(config.security.max_concurrent_hashes).map_err(|e| e.to_string())?;
+    let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
+    let id = accounts::upsert_break_glass_admin(db, username, "Administrateur local", &hash)
+        .await
+        .map_err(|e| e.to_string())?;
+    security_events::break_glass_reset(id, username);
+    Ok(password)
+}
+
+async fn check_config(path: &Path) -> Result<(), String> {
+    let config = load_config(path)?;
+    println!("ok   {} parses and every value is valid", path.display());
+    server::check_file_modes(path, &config).map_err(|e| e.to_string())?;
+    println!("ok   configuration and secret files are readable by their owner only");
+    let cert = config.tls_cert_path();
+    if cert.exists() {
+        let store = crate::tls::CertStore::load(cert.clone(), config.tls_key_path()).map_err(|e| e.to_string())?;
+        println!("ok   TLS certificate {} loads (SHA-256 {})", cert.display(), store.fingerprint());
+    } else if config.tls_is_self_managed() {
+        println!("note no certificate yet: a self-signed one will be generated at {}", cert.display());
+    } else {
+        return Err(format!("tls.cert_file: {} does not exist", cert.display()));
+    }
+    if let Some(token) = config.metrics_token().map_err(|e| e.to_string())? {
+        let _ = token;
+        println!("ok   metrics bearer token file is readable");
+    }
+    let db = Database::connect(&config).await.map_err(|e| format!("database: {e}"))?;
+    if !db.ping().await {
+        return Err("database: does not answer".into());
+    }
+    let pending = pending_migrations(&db).await.map_err(|e| e.to_string())?;
+    println!("ok   database {:?} answers; pending migrations: {pending:?}", config.database_target());
+    Ok(())
+}

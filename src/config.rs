@@ -1,0 +1,684 @@
+//! Typed configuration: read from TOML, overridden by `BEFFROI_<SECTION>__<KEY>` environment
+//! variables, then validated. Every error names the offending key and says why.
+//!
+//! This module must never log or echo a secret: secrets live in files referenced by `*_file`
+//! keys, and the contents of those files are only read into [`SecretString`]s.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+
+/// Where `serve` looks when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/beffroi/beffroi.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("{path}: {reason}")]
+    UnsafeFile { path: PathBuf, reason: String },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub local_sign_in: LocalSignInConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the HTTPS listener.
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener whose only job is to redirect to HTTPS.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// The URL agents type, e.g. `https://intranet.example.gouv.fr`. Used for redirects and
+    /// for the Origin check; when absent the request's Host header is used.
+    pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Time allowed to a handler before the request is answered 503.
+    pub request_timeout_secs: u64,
+    /// Time given to open connections to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 443)),
+            http_redirect_listen: None,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum TlsMinVersion {
+    #[serde(rename = "1.3")]
+    Tls13,
+    #[serde(rename = "1.2")]
+    Tls12,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain. When both files are absent, a self-signed pair is generated in
+    /// `<data_dir>/tls/` on first start.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// "1.3" (default) or "1.2" to also accept TLS 1.2 with ECDHE + AEAD suites only.
+    pub min_version: TlsMinVersion,
+    /// How often the certificate files are checked for change (SIGHUP reloads at once).
+    pub reload_check_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            min_version: TlsMinVersion::Tls13,
+            reload_check_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (default: `<data_dir>/beffroi.db`) or `postgres://user@host/db`.
+    pub database_url: Option<String>,
+    /// File holding the PostgreSQL password, never the password itself.
+    pub database_password_file: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/beffroi"),
+            database_url: None,
+            database_password_file: None,
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused for this long ends.
+    pub idle_timeout_minutes: u64,
+    /// A session ends this long after sign-in whatever happens.
+    pub absolute_timeout_hours: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Sustained requests per second allowed from one client address.
+    pub requests_per_second: u32,
+    /// Burst allowed above the sustained rate.
+    pub request_burst: u32,
+    /// Sign-in attempts per minute allowed from one client address.
+    pub sign_in_attempts_per_minute: u32,
+    /// Failed sign-ins for one account before exponential backoff starts.
+    pub backoff_free_failures: u32,
+    /// First backoff delay, doubled at each further failure.
+    pub backoff_base_secs: u64,
+    /// Longest backoff delay.
+    pub backoff_max_secs: u64,
+    /// Password hashes computed at the same time (each takes 64 MiB).
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 20,
+            request_burst: 100,
+            sign_in_attempts_per_minute: 10,
+            backoff_free_failures: 3,
+            backoff_base_secs: 2,
+            backoff_max_secs: 15 * 60,
+            max_concurrent_hashes: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalSignInConfig {
+    /// The break-glass administrator's password sign-in. Turn off once SSO works.
+    pub enabled: bool,
+}
+
+impl Default for LocalSignInConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Client addresses allowed to read `/metrics` without a token.
+    pub allow_from: Vec<IpNet>,
+    /// File holding a bearer token that also grants access to `/metrics`.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            allow_from: vec![
+                IpNet::from(IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+            bearer_token_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stderr is not a terminal (journald), pretty otherwise.
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `beffroi=debug,info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+/// Keys people are tempted to fill with a secret, and the key that should hold its file path.
+const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
+    ("storage.database_password", "storage.database_password_file"),
+    ("metrics.bearer_token", "metrics.bearer_token_file"),
+    ("tls.key", "tls.key_file"),
+];
+
+/// Which database the URL points at.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "SQLite at {}", p.display()),
+            Self::Postgres(_) => write!(f, "PostgreSQL"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file, applies `BEFFROI_*` overrides from `env`, validates.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path, env)
+    }
+
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        if text.contains("AGE-SECRET-KEY") {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: "contains an age secret key (AGE-SECRET-KEY-…); the server must only \
+                          hold backup recipients' public keys"
+                    .into(),
+            });
+        }
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        apply_env_overrides(&mut table, env)?;
+        reject_inline_secrets(&table)?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| describe_toml_error(path, &e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.server.public_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| invalid("server.public_url", format!("not a URL: {e}")))?;
+            if parsed.scheme() != "https" {
+                return Err(invalid("server.public_url", "must start with https://"));
+            }
+            if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be an origin only, such as https://intranet.example.gouv.fr",
+                ));
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(invalid("server.request_timeout_secs", "must be at least 1"));
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(invalid(
+                "tls.cert_file",
+                "tls.cert_file and tls.key_file must be given together",
+            ));
+        }
+        if self.tls.reload_check_secs == 0 {
+            return Err(invalid("tls.reload_check_secs", "must be at least 1"));
+        }
+        for (key, path) in [
+            ("tls.cert_file", &self.tls.cert_file),
+            ("tls.key_file", &self.tls.key_file),
+            ("storage.database_password_file", &self.storage.database_password_file),
+            ("metrics.bearer_token_file", &self.metrics.bearer_token_file),
+        ] {
+            if let Some(p) = path {
+                if !p.is_absolute() {
+                    return Err(invalid(
+                        key,
+                        "expected an absolute path to a file; secrets are never written in the \
+                         config itself",
+                    ));
+                }
+            }
+        }
+        if !self.storage.data_dir.is_absolute() {
+            return Err(invalid("storage.data_dir", "must be an absolute path"));
+        }
+        if let Some(url) = &self.storage.database_url {
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| invalid("storage.database_url", format!("not a URL: {e}")))?;
+                if parsed.password().is_some() {
+                    return Err(invalid(
+                        "storage.database_url",
+                        "contains a password; put it in a file and set \
+                         storage.database_password_file",
+                    ));
+                }
+            } else if !url.starts_with("sqlite://") {
+                return Err(invalid(
+                    "storage.database_url",
+                    "must start with sqlite:// or postgres://",
+                ));
+            }
+        }
+        if self.storage.max_connections == 0 {
+            return Err(invalid("storage.max_connections", "must be at least 1"));
+        }
+        if self.session.idle_timeout_minutes == 0 {
+            return Err(invalid("session.idle_timeout_minutes", "must be at least 1"));
+        }
+        if self.session.absolute_timeout_hours == 0 {
+            return Err(invalid("session.absolute_timeout_hours", "must be at least 1"));
+        }
+        if self.session.idle_timeout_minutes > self.session.absolute_timeout_hours * 60 {
+            return Err(invalid(
+                "session.idle_timeout_minutes",
+                "must not exceed session.absolute_timeout_hours",
+            ));
+        }
+        for (key, value) in [
+            ("security.requests_per_second", self.security.requests_per_second),
+            ("security.request_burst", self.security.request_burst),
+            ("security.sign_in_attempts_per_minute", self.security.sign_in_attempts_per_minute),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if self.security.max_concurrent_hashes == 0 {
+            return Err(invalid("security.max_concurrent_hashes", "must be at least 1"));
+        }
+        if self.security.backoff_base_secs == 0
+            || self.security.backoff_max_secs < self.security.backoff_base_secs
+        {
+            return Err(invalid(
+                "security.backoff_max_secs",
+                "backoff_base_secs must be at least 1 and not exceed backoff_max_secs",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("not a valid filter: {e}")))?;
+        Ok(())
+    }
+
+    /// The database the config points at.
+    pub fn database_target(&self) -> DatabaseTarget {
+        match &self.storage.database_url {
+            Some(url) if url.starts_with("postgres") => DatabaseTarget::Postgres(url.clone()),
+            Some(url) => DatabaseTarget::Sqlite(PathBuf::from(
+                url.trim_start_matches("sqlite://"),
+            )),
+            None => DatabaseTarget::Sqlite(self.storage.data_dir.join("beffroi.db")),
+        }
+    }
+
+    pub fn tls_cert_path(&self) -> PathBuf {
+        self.tls
+            .cert_file
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("tls").join("cert.pem"))
+    }
+
+    pub fn tls_key_path(&self) -> PathBuf {
+        self.tls
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("tls").join("key.pem"))
+    }
+
+    /// Whether the certificate is ours to generate (no path given in the config).
+    pub fn tls_is_self_managed(&self) -> bool {
+        self.tls.cert_file.is_none()
+    }
+
+    /// Files that hold secrets and must be readable by the owner only.
+    pub fn secret_files(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut files = vec![("tls.key_file", self.tls_key_path())];
+        if let Some(p) = &self.storage.database_password_file {
+            files.push(("storage.database_password_file", p.clone()));
+        }
+        if let Some(p) = &self.metrics.bearer_token_file {
+            files.push(("metrics.bearer_token_file", p.clone()));
+        }
+        files
+    }
+
+    pub fn metrics_token(&self) -> Result<Option<SecretString>, ConfigError> {
+        self.metrics
+            .bearer_token_file
+            .as_deref()
+            .map(|p| read_secret_file("metrics.bearer_token_file", p))
+            .transpose()
+    }
+
+    pub fn database_password(&self) -> Result<Option<SecretString>, ConfigError> {
+        self.storage
+            .database_password_file
+            .as_deref()
+            .map(|p| read_secret_file("storage.database_password_file", p))
+            .transpose()
+    }
+}
+
+/// Reads a one-line secret file, refusing it when others can read it.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    check_private_file(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(invalid(key, format!("{} is empty", path.display())));
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// Refuses a file that its group or other users can read or write: config and key files hold
+/// secrets, or point at them, and a readable copy is how they leak.
+pub fn check_private_file(path: &Path) -> Result<(), ConfigError> {
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::UnsafeFile {
+            path: path.to_owned(),
+            reason: format!(
+                "mode {mode:04o} lets other users read or change it; run `chmod 600 {}`",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `BEFFROI_SERVER__LISTEN=0.0.0.0:8443` sets `server.listen`. Values are read as TOML when they
+/// parse as such (numbers, booleans, arrays), else as strings.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("BEFFROI_") else {
+            continue;
+        };
+        if rest == "CONFIG" || rest == "LOG" {
+            continue;
+        }
+        let Some((section, key)) = rest.split_once("__") else {
+            return Err(invalid(
+                &name,
+                "environment overrides are named BEFFROI_<SECTION>__<KEY>, e.g. \
+                 BEFFROI_SERVER__LISTEN",
+            ));
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(key, value);
+            }
+            _ => return Err(invalid(&section, "is not a section")),
+        }
+    }
+    Ok(())
+}
+
+fn reject_inline_secrets(table: &toml::Table) -> Result<(), ConfigError> {
+    for (dotted, file_key) in INLINE_SECRET_KEYS {
+        let Some((section, key)) = dotted.split_once('.') else {
+            continue;
+        };
+        if table
+            .get(section)
+            .and_then(|s| s.as_table())
+            .is_some_and(|s| s.contains_key(key))
+        {
+            return Err(invalid(
+                dotted,
+                format!(
+                    "secrets are never written in the config; put it in a file readable only by \
+                     the service (chmod 600) and set {file_key} to its path"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// serde's message plus the dotted key it is about, so a typo reads
+/// "server: unknown field `lsiten`, expected one of …" and a bad value "server.listen: …".
+fn describe_toml_error(
+    path: &Path,
+    e: &serde_path_to_error::Error<toml::de::Error>,
+) -> ConfigError {
+    let key = e.path().to_string();
+    let message = e.inner().message().trim().to_owned();
+    if key == "." || key.is_empty() {
+        ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        }
+    } else {
+        ConfigError::Invalid {
+            key,
+            reason: message,
+        }
+    }
+}
+
+/// The keys accepted by the config, for documentation tests.
+pub fn known_sections() -> BTreeSet<&'static str> {
+    [
+        "server",
+        "tls",
+        "storage",
+        "session",
+        "security",
+        "local_sign_in",
+        "metrics",
+        "log",
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The commented config printed by `beffroi default-config`. It parses to the defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("test.toml"), Vec::new())
+    }
+
+    #[test]
+    fn default_config_parses_and_lists_every_section() {
+        let config = parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.server.max_body_bytes, 1024 * 1024);
+        for section in known_sections() {
+            assert!(
+                DEFAULT_CONFIG.contains(&format!("[{section}]")),
+                "default config lacks [{section}]"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[server]\nlsiten = \"0.0.0.0:443\"\n").unwrap_err().to_string();
+        assert!(err.contains("lsiten"), "{err}");
+    }
+
+    #[test]
+    fn env_override_applies_and_unknown_env_key_is_named() {
+        let env = vec![("BEFFROI_SERVER__MAX_BODY_BYTES".into(), "4096".into())];
+        let c = Config::from_toml("", Path::new("t"), env).unwrap();
+        assert_eq!(c.server.max_body_bytes, 4096);
+        let env = vec![("BEFFROI_SERVER__NOPE".into(), "1".into())];
+        let err = Config::from_toml("", Path::new("t"), env).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn inline_secrets_are_refused() {
+        let err = parse("[metrics]\nbearer_token = \"abc\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("metrics.bearer_token:"), "{err}");
+        let err = parse("[storage]\ndatabase_url = \"postgres://u:pw@h/db\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("storage.database_url:"), "{err}");
+        let err = parse("[metrics]\nbearer_token_file = \"s3cr3t-t0ken\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("metrics.bearer_token_file:"), "{err}");
+        let err = parse("# AGE-SECRET-KEY-1QQQ\n").unwrap_err().to_string();
+        assert!(err.contains("AGE-SECRET-KEY"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (text, key) in [
+            ("[server]\nlisten = \"nowhere\"\n", "listen"),
+            ("[server]\npublic_url = \"http://x.test\"\n", "server.public_url"),
+            ("[tls]\nmin_version = \"1.1\"\n", "1.1"),
+            ("[session]\nidle_timeout_minutes = 0\n", "session.idle_timeout_minutes"),
+            ("[log]\nlevel = \"[[[\"\n", "log.level"),
+            ("[storage]\ndata_dir = \"relative\"\n", "storage.data_dir"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text} gave {err}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The `Database`: one type over the two supported backends, SQLite (embedded default) and
+//! PostgreSQL (several nodes). Queries are written once with `$1` placeholders, which both
+//! backends accept, and compiled once per backend by [`with_db!`]; where the SQL dialects differ,
+//! the call site matches on the backend instead. Migrations live per backend in
+//! `migrations/sqlite` and `migrations/postgres`.
+//!
+//! This module never builds SQL from user input: every value is bound.
+
+mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use migrate::{MigrationReport, SnapshotPolicy, pending_migrations};
+
+use crate::config::{Config, DatabaseTarget};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Snapshot(String),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same block against whichever pool `db` holds; `$pool` is bound to `&SqlitePool` or
+/// `&PgPool`. The block is type-checked once per backend, so a query that does not decode on
+/// one of them fails to compile rather than at run time.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Which backend a database is, for the few places where SQL differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    /// Connects to the database named by the config. Does not migrate.
+    pub async fn connect(config: &Config) -> Result<Self, DbError> {
+        match config.database_target() {
+            DatabaseTarget::Sqlite(path) => Self::connect_sqlite(&path, config.storage.max_connections).await,
+            DatabaseTarget::Postgres(url) => {
+                let password = config.database_password()?;
+                Self::connect_postgres(&url, password.as_ref(), config.storage.max_connections).await
+            }
+        }
+    }
+
+    pub async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<Self, DbError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DbError::Snapshot(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            // WAL lets readers run while one writer commits; FULL sync makes a commit survive
+            // a power cut, which an audit log and a session table need.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        restrict_file_mode(path);
+        Ok(Self::Sqlite(pool))
+    }
+
+    pub async fn connect_postgres(
+        url: &str,
+        password: Option<&SecretString>,
+        max_connections: u32,
+    ) -> Result<Self, DbError> {
+        let mut options = PgConnectOptions::from_str(url)?.application_name("beffroi");
+        if let Some(password) = password {
+            options = options.password(password.expose_secret());
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// Connections open and idle, for `/metrics`.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        with_db!(self, pool => (pool.size(), pool.num_idle()))
+    }
+
+    /// Applies pending migrations, first taking a snapshot when the database already holds data.
+    pub async fn migrate(&self, policy: &SnapshotPolicy) -> Result<MigrationReport, DbError> {
+        migrate::run(self, policy, None).await
+    }
+
+    /// Applies migrations up to and including `version` only (used to test upgrades).
+    pub async fn migrate_to(
+        &self,
+        policy: &SnapshotPolicy,
+        version: i64,
+    ) -> Result<MigrationReport, DbError> {
+        migrate::run(self, policy, Some(version)).await
+    }
+
+    pub async fn close(&self) {
+        with_db!(self, pool => pool.close().await)
+    }
+}
+
+/// The SQLite file holds session hashes and password hashes: owner only.
+fn restrict_file_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [path.to_path_buf(), with_suffix(path, "-wal"), with_suffix(path, "-shm")] {
+        if p.exists() {
+            if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot restrict database file mode");
+            }
+        }
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Seconds since the Unix epoch, the one time representation stored in the database.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,83 @@
+//! `beffroi demo`: a complete instance in one command, for evaluation and for the end-to-end
+//! tests. It writes its own configuration and SQLite database under the demo directory, brands
+//! the demo organisation, resets the local administrator and prints the URL, the certificate
+//! fingerprint and the one-time password.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::organisation::{self, Colour};
+use crate::{server, telemetry};
+
+pub const DEMO_ORGANISATION: &str = "Commune de Démo-sur-Loire";
+
+pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let data_dir = dir.join("data");
+    let config_path = dir.join("beffroi.toml");
+    let text = format!(
+        "# Written by `beffroi demo`; rewritten at each start.\n\
+         [server]\nlisten = \"{listen}\"\n\n[storage]\ndata_dir = \"{}\"\n\n[log]\nlevel = \"info\"\n",
+        data_dir.display()
+    );
+    write_private(&config_path, &text)?;
+    let config = Config::load(&config_path, std::env::vars()).map_err(|e| e.to_string())?;
+    telemetry::init(&config.log.level, config.log.format);
+    server::check_file_modes(&config_path, &config).map_err(|e| e.to_string())?;
+
+    let db = Database::connect(&config).await.map_err(|e| e.to_string())?;
+    db.migrate(&server::snapshot_policy(&config, false).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    seed(&db).await?;
+    let password = crate::cli::recover_admin(&config, &db, "admin").await?;
+
+    let running = server::start(config, db).await.map_err(|e| e.to_string())?;
+    println!();
+    println!("Beffroi demo is running.");
+    println!("  URL:                     https://{}/", running.addr);
+    println!("  Certificate SHA-256:     {}", running.certificates.fingerprint());
+    println!("  Administrator login:     admin");
+    println!("  One-time password:       {}", password.expose_secret());
+    println!("  Data directory:          {}", data_dir.display());
+    println!("Stop with Ctrl-C.");
+    println!();
+    server::wait_for_stop_signal().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Brands the demo organisation. Agents arrive with single sign-on (and its demo identity
+/// provider); until then the break-glass administrator is the demo's only account.
+pub async fn seed(db: &Database) -> Result<(), String> {
+    let primary = Colour::parse("#1b4f72").ok_or("bad demo colour")?;
+    let on_primary = Colour::parse("#ffffff").ok_or("bad demo colour")?;
+    organisation::save(db, DEMO_ORGANISATION, primary, on_primary)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    // An existing file keeps its old mode through open(); set it explicitly.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {e}", path.display()))
+}

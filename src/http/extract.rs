@@ -1,0 +1,77 @@
+//! Extractors that carry identity. `CurrentUser` rejects a visitor who is not signed in with a
+//! redirect to the sign-in page (remembering where they were going), and sends an account whose
+//! one-time password must be replaced to the password page first. `MaybeUser` never rejects.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::auth::session::ActiveSession;
+use crate::http::middleware::session::MaybeSession;
+
+/// Where a signed-in account with a one-time password is sent.
+pub const PASSWORD_PAGE: &str = "/account/password";
+
+pub struct CurrentUser(pub Arc<ActiveSession>);
+
+pub struct MaybeUser(pub Option<Arc<ActiveSession>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeUser(parts.extensions.get::<MaybeSession>().and_then(|m| m.0.clone())))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let session = parts.extensions.get::<MaybeSession>().and_then(|m| m.0.clone());
+        let Some(session) = session else {
+            let target = parts
+                .uri
+                .path_and_query()
+                .map(|pq| pq.as_str())
+                .unwrap_or("/");
+            let location = if target == "/" {
+                "/login".to_owned()
+            } else {
+                format!("/login?next={}", url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>())
+            };
+            return Err(Redirect::to(&location).into_response());
+        };
+        if session.account.password_must_change && parts.uri.path() != PASSWORD_PAGE {
+            return Err(Redirect::to(PASSWORD_PAGE).into_response());
+        }
+        Ok(CurrentUser(session))
+    }
+}
+
+/// Accepts a post-sign-in destination only if it is a path on this site: it must start with a
+/// single `/`, and contain no backslash or control character, which browsers may treat as `//`
+/// and so as another host (an open redirect).
+pub fn safe_return_path(candidate: &str) -> Option<&str> {
+    let ok = candidate.starts_with('/')
+        && !candidate.starts_with("//")
+        && !candidate.contains('\\')
+        && !candidate.chars().any(char::is_control)
+        && candidate.len() <= 2048;
+    ok.then_some(candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_path;
+
+    #[test]
+    fn only_local_paths_are_accepted() {
+        assert_eq!(safe_return_path("/news?id=3"), Some("/news?id=3"));
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "/\tx", "", "evil"] {
+            assert_eq!(safe_return_path(bad), None, "{bad}");
+        }
+    }
+}

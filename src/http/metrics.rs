@@ -1,0 +1,188 @@
+//! Prometheus metrics, written by hand in the text exposition format: requests by route, method
+//! and status, a latency histogram per route, the database pool, sign-in failures and rate-limit
+//! trips. Route labels come from the router's matched path, never from the raw URL, so label
+//! cardinality stays bounded whatever clients request.
+//!
+//! `/metrics` is served only to configured addresses or holders of the bearer token.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::http::client_ip::ClientIp;
+use crate::http::error::AppError;
+
+const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    total: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    sign_in_failures: BTreeMap<&'static str, u64>,
+    rate_limited: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Clone, Default)]
+pub struct Metrics {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        // A poisoned lock only means another thread panicked mid-update of a counter; the
+        // counters are still usable.
+        let mut guard = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.with(|m| {
+            *m.requests
+                .entry((route.to_owned(), method.to_owned(), status))
+                .or_default() += 1;
+            let h = m.latency.entry(route.to_owned()).or_insert_with(|| Histogram {
+                counts: vec![0; BUCKETS.len()],
+                ..Histogram::default()
+            });
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    if let Some(c) = h.counts.get_mut(i) {
+                        *c += 1;
+                    }
+                }
+            }
+            h.sum += seconds;
+            h.total += 1;
+        });
+    }
+
+    pub fn count_sign_in_failure(&self, reason: &'static str) {
+        self.with(|m| *m.sign_in_failures.entry(reason).or_default() += 1);
+    }
+
+    pub fn count_rate_limited(&self, scope: &'static str) {
+        self.with(|m| *m.rate_limited.entry(scope).or_default() += 1);
+    }
+
+    /// The exposition text.
+    pub fn render(&self, pool: (u32, usize)) -> String {
+        let mut out = String::new();
+        self.with(|m| {
+            let _ = writeln!(out, "# HELP beffroi_http_requests_total HTTP requests answered.");
+            let _ = writeln!(out, "# TYPE beffroi_http_requests_total counter");
+            for ((route, method, status), n) in &m.requests {
+                let _ = writeln!(
+                    out,
+                    "beffroi_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route),
+                    escape(method)
+                );
+            }
+            let _ = writeln!(out, "# HELP beffroi_http_request_duration_seconds Time to answer.");
+            let _ = writeln!(out, "# TYPE beffroi_http_request_duration_seconds histogram");
+            for (route, h) in &m.latency {
+                let route = escape(route);
+                for (bound, c) in BUCKETS.iter().zip(&h.counts) {
+                    let _ = writeln!(
+                        out,
+                        "beffroi_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {c}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "beffroi_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                    h.total
+                );
+                let _ = writeln!(out, "beffroi_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+                let _ = writeln!(out, "beffroi_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.total);
+            }
+            let _ = writeln!(out, "# HELP beffroi_sign_in_failures_total Refused sign-ins by reason.");
+            let _ = writeln!(out, "# TYPE beffroi_sign_in_failures_total counter");
+            for (reason, n) in &m.sign_in_failures {
+                let _ = writeln!(out, "beffroi_sign_in_failures_total{{reason=\"{reason}\"}} {n}");
+            }
+            let _ = writeln!(out, "# HELP beffroi_rate_limited_total Requests refused by a rate limit.");
+            let _ = writeln!(out, "# TYPE beffroi_rate_limited_total counter");
+            for (scope, n) in &m.rate_limited {
+                let _ = writeln!(out, "beffroi_rate_limited_total{{scope=\"{scope}\"}} {n}");
+            }
+        });
+        let (size, idle) = pool;
+        let _ = writeln!(out, "# HELP beffroi_db_pool_connections Database connections open.");
+        let _ = writeln!(out, "# TYPE beffroi_db_pool_connections gauge");
+        let _ = writeln!(out, "beffroi_db_pool_connections {size}");
+        let _ = writeln!(out, "# HELP beffroi_db_pool_idle_connections Database connections idle.");
+        let _ = writeln!(out, "# TYPE beffroi_db_pool_idle_connections gauge");
+        let _ = writeln!(out, "beffroi_db_pool_idle_connections {idle}");
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Records every answered request under its route pattern.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// `GET /metrics`.
+pub async fn metrics_page(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let allowed_by_address = state.config.metrics.allow_from.iter().any(|net| net.contains(&ip));
+    let allowed_by_token = match (&state.metrics_token, headers.get(header::AUTHORIZATION)) {
+        (Some(expected), Some(given)) => given
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.expose_secret().as_bytes()))),
+        _ => false,
+    };
+    if !(allowed_by_address || allowed_by_token) {
+        return Err(AppError::Forbidden);
+    }
+    let body = state.metrics.render(state.db.pool_stats());
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,82 @@
+//! Per-client-address rate limiting with governor: a general limit on every request and a
+//! tighter one on sign-in attempts. A trip answers 429 with `Retry-After` and is reported as a
+//! security event. State is in memory per node; the per-account sign-in backoff, which matters
+//! across nodes, is in the database (`auth::backoff`).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::AppState;
+use crate::config::SecurityConfig;
+use crate::http::client_ip::ClientIp;
+use crate::http::error::AppError;
+use crate::security_events;
+
+#[derive(Clone)]
+pub struct RateLimiters {
+    general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    sign_in: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl RateLimiters {
+    pub fn new(config: &SecurityConfig) -> Self {
+        let general = Quota::per_second(nonzero(config.requests_per_second))
+            .allow_burst(nonzero(config.request_burst));
+        let sign_in = Quota::per_minute(nonzero(config.sign_in_attempts_per_minute));
+        Self {
+            general: Arc::new(RateLimiter::keyed(general)),
+            sign_in: Arc::new(RateLimiter::keyed(sign_in)),
+        }
+    }
+
+    /// Forgets addresses whose allowance is full again, so memory stays bounded.
+    pub fn shrink(&self) {
+        self.general.retain_recent();
+        self.sign_in.retain_recent();
+    }
+
+    fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: &IpAddr) -> Result<(), u64> {
+        limiter.check_key(ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
+/// Paths whose POST is a sign-in attempt.
+const SIGN_IN_PATHS: &[&str] = &["/login"];
+
+pub async fn limit_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let mut verdict = RateLimiters::check(&state.limiters.general, &ip).map_err(|s| ("general", s));
+    if verdict.is_ok()
+        && request.method() == Method::POST
+        && SIGN_IN_PATHS.contains(&request.uri().path())
+    {
+        verdict = RateLimiters::check(&state.limiters.sign_in, &ip).map_err(|s| ("sign_in", s));
+    }
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err((scope, retry_after_secs)) => {
+            let retry_after_secs = retry_after_secs.max(1);
+            security_events::rate_limited(&state.metrics, scope, &ip.to_string(), retry_after_secs);
+            AppError::TooManyRequests { retry_after_secs }.into_response()
+        }
+    }
+}

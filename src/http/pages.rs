@@ -1,0 +1,129 @@
+//! The page shell shared by every HTML page (organisation name and logo, navigation, language
+//! switch, sign-out), the [`PageContext`] extractor that gathers it, and [`render`], which turns
+//! an askama template into a response marked as a finished page.
+//!
+//! Templates never decide who may see what: handlers check first, templates only display.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::auth::session::ActiveSession;
+use crate::http::error::AppError;
+use crate::http::middleware::session::{CsrfToken, MaybeSession};
+use crate::http::static_files::asset_url;
+use crate::i18n::Lang;
+use crate::organisation;
+
+/// Marks a response whose body is already a complete page, so the error-page middleware leaves
+/// it alone (a sign-in form shown again with a 401, say).
+#[derive(Debug, Clone, Copy)]
+pub struct HtmlPage;
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: String,
+    pub current: bool,
+}
+
+pub struct LangChoice {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub selected: bool,
+}
+
+/// Everything the layout needs.
+pub struct Shell {
+    pub lang: Lang,
+    pub org_name: String,
+    pub user_name: Option<String>,
+    pub csrf_token: Option<String>,
+    pub current_path: String,
+    pub nav: Vec<NavItem>,
+    pub languages: Vec<LangChoice>,
+    pub css_url: String,
+    pub logo_url: String,
+}
+
+impl Shell {
+    pub fn new(
+        lang: Lang,
+        org_name: String,
+        session: Option<&ActiveSession>,
+        csrf_token: Option<String>,
+        current_path: &str,
+    ) -> Self {
+        let signed_in = session.is_some();
+        let mut nav = Vec::new();
+        if signed_in {
+            nav.push(NavItem { href: "/", label: lang.t("nav-home"), current: current_path == "/" });
+            nav.push(NavItem {
+                href: "/account/password",
+                label: lang.t("nav-account"),
+                current: current_path.starts_with("/account"),
+            });
+        }
+        Self {
+            lang,
+            org_name,
+            user_name: session.map(|s| s.account.display_name.clone()),
+            csrf_token,
+            current_path: current_path.to_owned(),
+            nav,
+            languages: Lang::ALL
+                .iter()
+                .map(|l| LangChoice { code: l.code(), name: l.endonym(), selected: *l == lang })
+                .collect(),
+            css_url: asset_url("app.css"),
+            logo_url: asset_url("logo.svg"),
+        }
+    }
+
+    /// Translates a message id.
+    pub fn t(&self, id: &str) -> String {
+        self.lang.t(id)
+    }
+
+    /// Translates a message id with one argument.
+    pub fn t1(&self, id: &str, name: &'static str, value: &str) -> String {
+        self.lang.t_args(id, &[(name, value.to_owned())])
+    }
+}
+
+/// The request's shell plus the session, for handlers that render pages.
+pub struct PageContext {
+    pub shell: Shell,
+    pub session: Option<Arc<ActiveSession>>,
+}
+
+impl FromRequestParts<AppState> for PageContext {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = parts.extensions.get::<MaybeSession>().and_then(|m| m.0.clone());
+        let csrf = parts.extensions.get::<CsrfToken>().map(|t| t.0.clone());
+        let lang = Lang::negotiate(
+            session.as_ref().and_then(|s| s.account.locale.as_deref()),
+            &parts.headers,
+        );
+        let branding = organisation::load(&state.db).await?;
+        let shell = Shell::new(lang, branding.name, session.as_deref(), csrf, parts.uri.path());
+        Ok(PageContext { shell, session })
+    }
+}
+
+/// Renders a template as a page with the given status.
+pub fn render(status: StatusCode, template: &impl Template) -> Result<Response, AppError> {
+    let body = template.render()?;
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.extensions_mut().insert(HtmlPage);
+    Ok(response)
+}

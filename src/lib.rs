@@ -1,0 +1,130 @@
+//! Beffroi: a security-hardened, self-hosted intranet for public bodies.
+//!
+//! [`app`] builds the router with its middleware stack; [`server`] serves it over TLS;
+//! [`cli`] holds the administration subcommands. Each capability keeps its own folder.
+
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod home;
+pub mod http;
+pub mod i18n;
+pub mod ops;
+pub mod organisation;
+pub mod routes;
+pub mod security_events;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use secrecy::SecretString;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::backoff::BackoffPolicy;
+use crate::auth::password::PasswordHasher;
+use crate::auth::session::SessionTimeouts;
+use crate::config::Config;
+use crate::db::Database;
+use crate::http::error::AppError;
+use crate::http::metrics::Metrics;
+use crate::http::middleware::{csrf, error_pages, rate_limit, security_headers, session};
+
+/// Shared state of a running instance.
+pub struct AppInner {
+    pub config: Config,
+    pub db: Database,
+    pub hasher: PasswordHasher,
+    pub limiters: rate_limit::RateLimiters,
+    pub metrics: Metrics,
+    pub metrics_token: Option<SecretString>,
+    pub timeouts: SessionTimeouts,
+    pub backoff: BackoffPolicy,
+    /// `server.public_url` reduced to its origin, for the CSRF Origin check.
+    pub public_origin: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Database) -> Result<Self, config::ConfigError> {
+        let hasher = PasswordHasher::new(config.security.max_concurrent_hashes).map_err(|e| {
+            config::ConfigError::Invalid { key: "security".into(), reason: e.to_string() }
+        })?;
+        let metrics_token = config.metrics_token()?;
+        let timeouts = SessionTimeouts {
+            idle_secs: i64::try_from(config.session.idle_timeout_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
+            absolute_secs: i64::try_from(config.session.absolute_timeout_hours.saturating_mul(3600))
+                .unwrap_or(i64::MAX),
+        };
+        let public_origin = config
+            .server
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization());
+        Ok(Self(Arc::new(AppInner {
+            limiters: rate_limit::RateLimiters::new(&config.security),
+            backoff: BackoffPolicy::from(&config.security),
+            metrics: Metrics::default(),
+            hasher,
+            metrics_token,
+            timeouts,
+            public_origin,
+            db,
+            config,
+        })))
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// The application: routes, fallback and the middleware stack, outermost first:
+/// security headers (so every response has them, even a panic's) → request id and tracing →
+/// client address → metrics → error pages (so every error below becomes a page) → panic
+/// catcher → timeout → rate limit (before any database work) → session → CSRF → body limit.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config.server.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let stack = ServiceBuilder::new()
+        .layer(from_fn(security_headers::add_security_headers))
+        .layer(from_fn(telemetry::trace_request))
+        .layer(from_fn_with_state(state.clone(), http::client_ip::resolve_client_ip))
+        .layer(from_fn_with_state(state.clone(), http::metrics::record))
+        .layer(from_fn_with_state(state.clone(), error_pages::render_error_pages))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit_requests))
+        .layer(from_fn_with_state(state.clone(), session::load_session))
+        .layer(from_fn_with_state(state.clone(), csrf::verify_csrf))
+        .layer(DefaultBodyLimit::max(max_body));
+    routes::table()
+        .into_router()
+        .fallback(not_found)
+        .layer(stack)
+        .with_state(state)
+}

@@ -1,0 +1,280 @@
+//! Serving: the HTTPS listener (rustls, HTTP/1.1 and HTTP/2), the optional plain-HTTP listener
+//! that only redirects to HTTPS, background housekeeping, and graceful shutdown on SIGTERM or
+//! Ctrl-C (open connections get `server.shutdown_grace_secs` to finish).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri, header};
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Redirect, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::{Config, ConfigError, check_private_file};
+use crate::db::{Database, DbError, SnapshotPolicy};
+use crate::http::client_ip::PeerAddr;
+use crate::http::middleware::security_headers;
+use crate::tls::{self, CertStore, TlsError};
+use crate::{AppState, app};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A server running in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub redirect_addr: Option<SocketAddr>,
+    pub certificates: Arc<CertStore>,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets open connections finish (up to the grace period), and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(main) = self.tasks.first_mut() {
+            let _ = main.await;
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Waits until the server stops on its own (never, unless shut down).
+    pub async fn wait(mut self) {
+        if let Some(main) = self.tasks.first_mut() {
+            let _ = main.await;
+        }
+    }
+}
+
+/// Snapshot policy for the configured database.
+pub fn snapshot_policy(config: &Config, skip: bool) -> Result<SnapshotPolicy, ConfigError> {
+    Ok(SnapshotPolicy {
+        dir: config.storage.data_dir.join("snapshots"),
+        pg_password: config.database_password()?,
+        skip,
+    })
+}
+
+/// Refuses to run with secret-bearing files others can read.
+pub fn check_file_modes(config_path: &std::path::Path, config: &Config) -> Result<(), ConfigError> {
+    check_private_file(config_path)?;
+    for (_, path) in config.secret_files() {
+        if path.exists() || !config.tls_is_self_managed() {
+            check_private_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts serving `config` with `db` (already migrated) in the background.
+pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeError> {
+    tls::install_crypto_provider();
+    let cert_status = tls::ensure_certificate(&config)?;
+    if cert_status.generated {
+        tracing::warn!(path = %cert_status.cert_path.display(), fingerprint = %cert_status.fingerprint,
+            "generated a self-signed TLS certificate");
+    }
+    let certificates = CertStore::load(config.tls_cert_path(), config.tls_key_path())?;
+    let tls_config = tls::server_config(&certificates, config.tls.min_version)?;
+    let listen = config.server.listen;
+    let redirect_listen = config.server.http_redirect_listen;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let reload_every = Duration::from_secs(config.tls.reload_check_secs);
+    let state = AppState::new(config, db)?;
+    let router = app(state.clone());
+
+    let listener = TcpListener::bind(listen).await.map_err(|source| ServeError::Bind { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: listen, source })?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls_config), router, shutdown_rx.clone(), grace))];
+    tasks.push(certificates.spawn_reloader(reload_every));
+    tasks.push(tokio::spawn(housekeeping(state.clone())));
+
+    let mut redirect_addr = None;
+    if let Some(redirect_listen) = redirect_listen {
+        let listener = TcpListener::bind(redirect_listen)
+            .await
+            .map_err(|source| ServeError::Bind { addr: redirect_listen, source })?;
+        redirect_addr = listener.local_addr().ok();
+        let router = redirect_router(state.public_origin.clone(), addr.port());
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "HTTP redirect listener stopped");
+            }
+        }));
+    }
+    tracing::info!(%addr, ?redirect_addr, "listening");
+    Ok(RunningServer { addr, redirect_addr, certificates, state, shutdown, tasks })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Usually EMFILE: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stop_requested(&mut shutdown) => break,
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A client that never finishes its handshake must not hold a task forever.
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                router.clone().oneshot(request)
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(15))
+                .max_buf_size(64 * 1024);
+            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).into_owned();
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+async fn stop_requested(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Deletes dead sessions and forgets idle rate-limit entries, once a minute.
+async fn housekeeping(state: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        ticker.tick().await;
+        state.limiters.shrink();
+        match crate::auth::session::purge_expired(&state.db, state.timeouts).await {
+            Ok(n) if n > 0 => tracing::debug!(sessions = n, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session purge failed"),
+        }
+    }
+}
+
+/// The plain-HTTP listener: every request is answered with a permanent redirect to HTTPS, and
+/// nothing else (no page, no cookie) is ever served in clear.
+fn redirect_router(public_origin: Option<String>, https_port: u16) -> Router {
+    let handler = move |request: Request| {
+        let public_origin = public_origin.clone();
+        async move { redirect_to_https(&request, public_origin.as_deref(), https_port) }
+    };
+    Router::new()
+        .fallback(handler)
+        .layer(from_fn(security_headers::add_security_headers))
+}
+
+fn redirect_to_https(request: &Request, public_origin: Option<&str>, https_port: u16) -> Response {
+    let path = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let origin = match public_origin {
+        Some(origin) => origin.to_owned(),
+        None => {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+                .map(|a| a.host().to_owned());
+            let Some(host) = host else {
+                return (StatusCode::BAD_REQUEST, "missing Host header\n").into_response();
+            };
+            if https_port == 443 { format!("https://{host}") } else { format!("https://{host}:{https_port}") }
+        }
+    };
+    match format!("{origin}{path}").parse::<Uri>() {
+        Ok(uri) => Redirect::permanent(&uri.to_string()).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "bad request\n").into_response(),
+    }
+}
+
+/// `beffroi serve`: check, connect, migrate, serve until told to stop.
+pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), ServeError> {
+    check_file_modes(config_path, &config)?;
+    let db = Database::connect(&config).await?;
+    let report = db.migrate(&snapshot_policy(&config, false)?).await?;
+    if let Some(snapshot) = &report.snapshot {
+        tracing::warn!(path = %snapshot.display(), "snapshot taken before migrating");
+    }
+    if !report.applied.is_empty() {
+        tracing::info!(versions = ?report.applied, "migrations applied");
+    }
+    let server = start(config, db).await?;
+    tracing::info!(fingerprint = %server.certificates.fingerprint(), "TLS certificate");
+    wait_for_stop_signal().await;
+    tracing::info!("stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+pub async fn wait_for_stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
