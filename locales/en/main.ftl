@@ -63,6 +63,7 @@ error-forbidden = You are not allowed to see this page.
 error-csrf = The form has expired or did not come from this site. Reload the page and try again.
 error-too-many = Too many requests in a short time. Wait a moment before trying again.
 error-too-large = The request is larger than allowed.
+error-media-type = This content type is not accepted here; send a form.
 error-bad-request = The request is malformed.
 error-method = This address does not accept that method.
 error-internal = Something went wrong on our side. If it persists, give the identifier below to your IT support.

@@ -63,6 +63,7 @@ error-forbidden = Vous n’avez pas le droit d’accéder à cette page.
 error-csrf = Le formulaire a expiré ou ne provient pas de ce site. Rechargez la page et réessayez.
 error-too-many = Trop de requêtes en peu de temps. Patientez quelques instants avant de réessayer.
 error-too-large = La requête dépasse la taille autorisée.
+error-media-type = Ce type de contenu n’est pas accepté ici ; envoyez un formulaire.
 error-bad-request = La requête est mal formée.
 error-method = Cette adresse n’accepte pas cette méthode.
 error-internal = Une erreur est survenue de notre côté. Si elle persiste, transmettez l’identifiant ci-dessous à votre support informatique.

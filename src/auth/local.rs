@@ -8,7 +8,6 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -20,7 +19,7 @@ use crate::auth::session::{self, SESSION_COOKIE};
 use crate::http::client_ip::ClientIp;
 use crate::http::cookies;
 use crate::http::error::AppError;
-use crate::http::extract::{CurrentUser, MaybeUser, PASSWORD_PAGE, safe_return_path};
+use crate::http::extract::{CurrentUser, Form, MaybeUser, PASSWORD_PAGE, safe_return_path};
 use crate::http::middleware::session::PRE_SESSION_COOKIE;
 use crate::http::pages::{PageContext, Shell, render};
 use crate::i18n::{LANG_COOKIE, Lang};

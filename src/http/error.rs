@@ -23,6 +23,8 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -42,6 +44,7 @@ impl AppError {
             AppError::Forbidden | AppError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,6 +57,7 @@ impl AppError {
             AppError::CsrfRejected(_) => "error-csrf",
             AppError::TooManyRequests { .. } => "error-too-many",
             AppError::PayloadTooLarge => "error-too-large",
+            AppError::UnsupportedMediaType => "error-media-type",
             AppError::Internal(_) => "error-internal",
         }
     }

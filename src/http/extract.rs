@@ -75,3 +75,44 @@ mod tests {
         }
     }
 }
+
+/// A URL-encoded form, decoded strictly: a body that is not valid UTF-8 after percent-decoding
+/// is refused (400) rather than silently patched with replacement characters, and a wrong
+/// content type or an oversized body get their own 415 and 413 pages.
+pub struct Form<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for Form<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = crate::http::error::AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use crate::http::error::AppError;
+        let is_form = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| AppError::PayloadTooLarge)?;
+        if !is_strict_utf8_form(&bytes) {
+            return Err(AppError::BadRequest("error-bad-request"));
+        }
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Form)
+            .map_err(|_| AppError::BadRequest("error-bad-request"))
+    }
+}
+
+fn is_strict_utf8_form(body: &[u8]) -> bool {
+    body.split(|b| *b == b'&').all(|pair| {
+        let decoded: Vec<u8> = percent_encoding::percent_decode(pair).collect();
+        std::str::from_utf8(&decoded).is_ok()
+    })
+}

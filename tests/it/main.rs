@@ -1,1 +1,16 @@
+//! One integration test binary (linked once). Every test starts the real server over TLS with a
+//! fresh database; `both_backends!` runs each on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod csrf;
+mod headers;
+mod migrations;
+mod ops;
+mod rate_limit;
+mod sessions;
+mod tls;

@@ -35,6 +35,7 @@ fn default_message(status: StatusCode) -> &'static str {
         403 => "error-forbidden",
         405 => "error-method",
         413 => "error-too-large",
+        415 => "error-media-type",
         429 => "error-too-many",
         503 | 408 => "error-unavailable",
         500..=599 => "error-internal",

@@ -1,0 +1,293 @@
+// End-to-end journey of the break-glass administrator through a real browser, with an axe
+// accessibility check (WCAG 2.1 A + AA) of every page it sees.
+//
+//   cd tests/e2e && npm ci && node --test
+//
+// Starts `beffroi demo` on a free port in a fresh temporary directory, drives Debian's chromium
+// through playwright-core, and stops everything at the end. The tests share one browser
+// context (the signed-in session) and must run in order, which node:test does for the
+// top-level tests of a file.
+//
+// Environment:
+//   BEFFROI_BIN      the server binary (default: ../../target/debug/beffroi, from this directory)
+//   CHROMIUM_PATH    the browser (default: /usr/bin/chromium)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.BEFFROI_BIN
+  ? resolve(process.env.BEFFROI_BIN)
+  : resolve(HERE, '../../target/debug/beffroi');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTEFACTS = join(HERE, 'artefacts');
+const STARTUP_TIMEOUT_MS = 60_000;
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const SESSION_COOKIE = '__Host-beffroi';
+const NEW_PASSWORD = 'beffroi-e2e-Horloge-2024';
+
+let server;        // the demo child process
+let serverOutput;  // { stdout, stderr } collected so far, for error messages
+let workDir;       // temporary directory holding the demo's data
+let base;          // e.g. https://127.0.0.1:41234
+let oneTimePassword;
+let browser;
+let context;       // the administrator's browser context, shared by the tests in order
+let page;
+let oldSessionCookie; // value of the session cookie just before sign-out
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** Starts `beffroi demo` and resolves with the URL and one-time password it prints. */
+function startDemo(dir) {
+  const child = spawn(BIN, ['demo', '--dir', dir, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => { output.stderr += chunk; });
+
+  const ready = new Promise((resolvePromise, reject) => {
+    const fail = (why) => {
+      clearTimeout(timer);
+      reject(new Error(`beffroi demo did not start: ${why}\n` +
+        `--- command: ${BIN} demo --dir ${dir} --listen 127.0.0.1:0\n` +
+        `--- stdout:\n${output.stdout}\n--- stderr:\n${output.stderr}`));
+    };
+    const timer = setTimeout(() => fail(`no URL and password on stdout after ${STARTUP_TIMEOUT_MS / 1000} s`),
+      STARTUP_TIMEOUT_MS);
+    child.stdout.on('data', (chunk) => {
+      output.stdout += chunk;
+      const url = /^\s*URL:\s+(https:\/\/\S+?)\/?\s*$/m.exec(output.stdout);
+      const password = /^\s*One-time password:\s+(\S+)\s*$/m.exec(output.stdout);
+      if (url && password) {
+        clearTimeout(timer);
+        resolvePromise({ url: url[1], password: password[1] });
+      }
+    });
+    child.on('error', (e) => fail(e.message));
+    // Give stderr a moment to drain so that the error shows why it stopped.
+    child.on('exit', (code, signal) => setTimeout(() => fail(`exited early (code ${code}, signal ${signal})`), 100));
+  });
+  return { child, output, ready };
+}
+
+/** Stops the demo with SIGTERM (SIGKILL after 10 s) and waits for it to exit. */
+async function stopDemo(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** axe violations of the current page, one readable line each (empty when the page passes). */
+async function axeViolations(p) {
+  const { violations } = await new AxeBuilder({ page: p }).withTags(AXE_TAGS).analyze();
+  return violations.map((v) =>
+    `${v.id} [${v.impact}]: ${v.help} (${v.nodes.length}) -> ` +
+    v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.replace(/\s+/g, ' ')}`).join(' | '));
+}
+
+/**
+ * Runs `action` (a click that submits a form) and waits for the resulting document to load.
+ * Returns the main-frame navigation responses seen, in order (redirects first, final last).
+ */
+async function submitAndWait(p, action) {
+  const responses = [];
+  const onResponse = (r) => {
+    if (r.request().isNavigationRequest() && r.frame() === p.mainFrame()) responses.push(r);
+  };
+  p.on('response', onResponse);
+  try {
+    const loaded = p.waitForEvent('load');
+    await action();
+    await loaded;
+  } finally {
+    p.off('response', onResponse);
+  }
+  assert.ok(responses.length > 0, 'the form submission caused no navigation');
+  return responses;
+}
+
+const pathOf = (p) => new URL(p.url()).pathname;
+const htmlLang = (p) => p.locator('html').getAttribute('lang');
+
+// ---------------------------------------------------------------------------------------------
+// Set-up and tear-down
+
+before(async () => {
+  await access(BIN, constants.X_OK).catch(() => {
+    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set BEFFROI_BIN`);
+  });
+  workDir = await mkdtemp(join(tmpdir(), 'beffroi-e2e-'));
+  const demo = startDemo(join(workDir, 'demo'));
+  server = demo.child;
+  serverOutput = demo.output;
+  const { url, password } = await demo.ready;
+  base = url;
+  oneTimePassword = password;
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu'] });
+  // fr-FR: what a French commune's browsers send; the server would fall back to French anyway.
+  context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await stopDemo(server);
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+// Never leave the server running if the test process is torn down abruptly.
+process.on('exit', () => { if (server && server.exitCode === null) server.kill('SIGKILL'); });
+
+// ---------------------------------------------------------------------------------------------
+// The journey
+
+test('a. the sign-in page is French and passes axe', async () => {
+  const response = await page.goto(`${base}/login`);
+  assert.equal(response.status(), 200);
+  assert.equal(await htmlLang(page), 'fr');
+  assert.equal(await page.getByLabel('Identifiant').count(), 1);
+  assert.equal(await page.getByLabel('Mot de passe').count(), 1);
+  assert.equal(await page.getByRole('button', { name: 'Se connecter' }).count(), 1);
+  assert.deepEqual(await axeViolations(page), []);
+});
+
+test('b. a wrong password shows an alert and stays on /login', async () => {
+  await page.getByLabel('Identifiant').fill('admin');
+  await page.getByLabel('Mot de passe').fill('not-the-password');
+  const responses = await submitAndWait(page, () => page.getByRole('button', { name: 'Se connecter' }).click());
+  assert.equal(responses.at(-1).status(), 401);
+  assert.equal(pathOf(page), '/login');
+  const alert = page.getByRole('alert');
+  assert.equal(await alert.count(), 1);
+  assert.ok(await alert.isVisible(), 'the error alert is not visible');
+  assert.match(await alert.innerText(), /Identifiant ou mot de passe incorrect/);
+  // The password field is described by the error, for screen-reader users.
+  assert.equal(await page.getByLabel('Mot de passe').getAttribute('aria-describedby'), 'login-error');
+  assert.equal((await context.cookies()).some((c) => c.name === SESSION_COOKIE), false,
+    'a failed sign-in must not set a session cookie');
+});
+
+test('c. sign-in with the one-time password forces a password change', async () => {
+  await page.getByLabel('Identifiant').fill('admin');
+  await page.getByLabel('Mot de passe').fill(oneTimePassword);
+  await submitAndWait(page, () => page.getByRole('button', { name: 'Se connecter' }).click());
+  assert.equal(pathOf(page), '/account/password');
+  assert.equal(new URL(page.url()).search, '');
+  assert.match(await page.locator('main').innerText(), /usage unique/);
+
+  await page.locator('#current').fill(oneTimePassword);
+  await page.locator('#new').fill(NEW_PASSWORD);
+  await page.locator('#confirm').fill(NEW_PASSWORD);
+  const responses = await submitAndWait(page, () => page.getByRole('button', { name: 'Enregistrer' }).click());
+  assert.equal(responses.at(-1).status(), 200);
+  const url = new URL(page.url());
+  assert.equal(url.pathname, '/account/password');
+  assert.equal(url.searchParams.get('changed'), '1');
+  const status = page.getByRole('status');
+  assert.ok(await status.isVisible(), 'the success message is not visible');
+  assert.match(await status.innerText(), /Votre mot de passe a été changé/);
+  assert.equal(await page.getByRole('alert').count(), 0, 'an error is shown after a successful change');
+  assert.doesNotMatch(await page.locator('main').innerText(), /usage unique/,
+    'the "must change" notice is still shown after the change');
+  assert.deepEqual(await axeViolations(page), []);
+});
+
+test('d. the home page greets the administrator, passes axe and fits 360 px', async () => {
+  const response = await page.goto(`${base}/`);
+  assert.equal(response.status(), 200);
+  assert.equal(pathOf(page), '/', 'the home page redirected elsewhere (password change not recorded?)');
+  assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /^Bonjour\b/);
+  assert.deepEqual(await axeViolations(page), []);
+
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: 360, height: 740 });
+  try {
+    await mkdir(ARTEFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTEFACTS, 'home-360.png'), fullPage: true });
+    const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      clientWidth: document.documentElement.clientWidth,
+    }));
+    assert.equal(clientWidth, 360);
+    assert.ok(scrollWidth <= 360, `horizontal scroll at 360 px: scrollWidth is ${scrollWidth}`);
+    assert.deepEqual(await axeViolations(page), [], 'axe violations at 360 px');
+  } finally {
+    await page.setViewportSize(viewport);
+  }
+});
+
+test('e. switching to English; the 404 page is in English and passes axe', async () => {
+  await page.locator('#lang-select').selectOption('en');
+  const responses = await submitAndWait(page,
+    () => page.getByRole('button', { name: 'Changer de langue' }).click());
+  assert.equal(responses.at(-1).status(), 200);
+  assert.equal(pathOf(page), '/', 'the language switch did not return to the page it came from');
+  assert.equal(await htmlLang(page), 'en');
+  assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /^Hello\b/);
+  assert.equal(await page.getByRole('button', { name: 'Change language' }).count(), 1);
+  assert.equal(await page.locator('#lang-select').inputValue(), 'en');
+
+  const response = await page.goto(`${base}/no-such-page`);
+  assert.equal(response.status(), 404);
+  assert.equal(await htmlLang(page), 'en');
+  assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /Page not found/);
+  assert.match(await page.locator('main').innerText(), /does not exist/);
+  // Still inside the layout, still signed in.
+  assert.equal(await page.getByRole('button', { name: 'Sign out' }).count(), 1);
+  assert.deepEqual(await axeViolations(page), []);
+});
+
+test('f. signing out revokes the session, even for a copied cookie', async () => {
+  await page.goto(`${base}/`);
+  assert.equal(pathOf(page), '/');
+  oldSessionCookie = (await context.cookies(base)).find((c) => c.name === SESSION_COOKIE)?.value;
+  assert.ok(oldSessionCookie, `no ${SESSION_COOKIE} cookie while signed in`);
+
+  // Control: the copied cookie does give access while the session lives, so the check after
+  // sign-out below fails because of the revocation and not because the copy is broken.
+  const replay = async () => {
+    const other = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+    try {
+      await other.addCookies([{ name: SESSION_COOKIE, value: oldSessionCookie, url: `${base}/`,
+        secure: true, httpOnly: true, sameSite: 'Lax' }]);
+      const p = await other.newPage();
+      const response = await p.goto(`${base}/`);
+      return { status: response.status(), path: pathOf(p),
+        heading: await p.getByRole('heading', { level: 1 }).innerText() };
+    } finally {
+      await other.close();
+    }
+  };
+  const live = await replay();
+  assert.equal(live.path, '/', 'the copied cookie did not give access while the session was live');
+  assert.match(live.heading, /^Hello\b/);
+
+  await submitAndWait(page, () => page.getByRole('button', { name: 'Sign out' }).click());
+  assert.equal(pathOf(page), '/login');
+  assert.equal((await context.cookies(base)).some((c) => c.name === SESSION_COOKIE), false,
+    'the session cookie was not cleared at sign-out');
+
+  const response = await page.goto(`${base}/`);
+  assert.equal(response.status(), 200);
+  assert.equal(pathOf(page), '/login', 'after sign-out, / is still reachable');
+  assert.equal(response.request().redirectedFrom()?.url(), `${base}/`);
+
+  const afterSignOut = await replay();
+  assert.equal(afterSignOut.path, '/login', 'the old session cookie still gives access after sign-out');
+});

@@ -1,0 +1,96 @@
+//! Migrations: a fresh database is migrated without a snapshot; an existing one gets a snapshot
+//! first, and the snapshot holds the data as it was.
+
+use crate::both_backends;
+use crate::helpers::{Backend, Options, TestDatabase, snapshot_policy, test_config};
+use beffroi::db::{Database, pending_migrations};
+
+both_backends!(upgrade_takes_a_snapshot_first, both_backends_end_with_the_same_tables);
+
+async fn upgrade_takes_a_snapshot_first(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let test_db = TestDatabase::create(backend).await;
+    let config = test_config(&data_dir, &test_db, &Options::default());
+    let db = Database::connect(&config).await.unwrap();
+    let policy = snapshot_policy(&data_dir);
+
+    // A brand-new database: nothing to protect, no snapshot.
+    let first = db.migrate_to(&policy, 1).await.unwrap();
+    assert_eq!(first.applied, vec![1]);
+    assert!(first.snapshot.is_none());
+    beffroi::with_db!(&db, pool => sqlx::query(
+        "INSERT INTO accounts (kind, username, display_name, created_at, updated_at) \
+         VALUES ('local', 'before-upgrade', 'Before', 0, 0)"
+    ).execute(pool).await.map(|_| ()).unwrap());
+
+    // An upgrade of a database holding data: snapshot first.
+    assert_eq!(pending_migrations(&db).await.unwrap(), vec![2]);
+    let second = db.migrate(&policy).await.unwrap();
+    assert_eq!(second.applied, vec![2]);
+    let snapshot = second.snapshot.expect("no snapshot before upgrading");
+    assert!(snapshot.exists(), "{}", snapshot.display());
+    assert!(snapshot.to_string_lossy().contains("pre-migration-v1-"), "{}", snapshot.display());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&snapshot).unwrap().permissions().mode() & 0o077, 0);
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(snapshot.parent(), config.storage.data_dir.join("beffroi.db").parent());
+            // The snapshot is a working database at the old version, with the data.
+            let copy = Database::connect_sqlite(&snapshot, 1).await.unwrap();
+            let names: Vec<String> = beffroi::with_db!(&copy, pool => sqlx::query_scalar(
+                "SELECT username FROM accounts").fetch_all(pool).await.unwrap());
+            assert_eq!(names, vec!["before-upgrade".to_owned()]);
+            assert_eq!(pending_migrations(&copy).await.unwrap(), vec![2]);
+        }
+        Backend::Postgres => {
+            let bytes = std::fs::read(&snapshot).unwrap();
+            assert!(bytes.starts_with(b"PGDMP"), "not a pg_dump custom archive");
+        }
+    }
+    // Up to date: nothing applied, no snapshot.
+    let third = db.migrate(&policy).await.unwrap();
+    assert!(third.applied.is_empty() && third.snapshot.is_none());
+}
+
+async fn table_columns(db: &Database) -> Vec<(String, String)> {
+    let rows: Vec<(String, String)> = match db {
+        Database::Sqlite(pool) => sqlx::query_as(
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations' \
+             ORDER BY m.name, p.name",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+        Database::Postgres(pool) => sqlx::query_as(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' \
+             ORDER BY table_name, column_name",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+    };
+    rows
+}
+
+/// The two migration folders must describe the same schema: same tables, same columns.
+async fn both_backends_end_with_the_same_tables(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return; // One comparison is enough; it runs under the postgres variant.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut schemas = Vec::new();
+    for b in [Backend::Sqlite, Backend::Postgres] {
+        let test_db = TestDatabase::create(b).await;
+        let data_dir = dir.path().join(format!("{b:?}"));
+        let config = test_config(&data_dir, &test_db, &Options::default());
+        let db = Database::connect(&config).await.unwrap();
+        db.migrate(&snapshot_policy(&data_dir)).await.unwrap();
+        schemas.push(table_columns(&db).await);
+        db.close().await;
+    }
+    assert!(schemas[0].len() > 10);
+    assert_eq!(schemas[0], schemas[1]);
+}
