@@ -15,7 +15,11 @@ use crate::db::{Database, pending_migrations};
 use crate::{accounts, security_events, server, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "beffroi", version, about = "Security-hardened, self-hosted intranet for public bodies")]
+#[command(
+    name = "beffroi",
+    version,
+    about = "Security-hardened, self-hosted intranet for public bodies"
+)]
 pub struct Cli {
     /// Configuration file.
     #[arg(long, short, global = true, env = "BEFFROI_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -61,7 +65,10 @@ pub fn run() -> ExitCode {
         print!("{DEFAULT_CONFIG}");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -87,15 +94,20 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         Command::Serve => {
             let config = load_config(&cli.config)?;
             telemetry::init(&config.log.level, config.log.format);
-            server::serve(&cli.config, config).await.map_err(|e| e.to_string())
+            server::serve(&cli.config, config)
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::CheckConfig => check_config(&cli.config).await,
         Command::Migrate { no_snapshot } => {
             let config = load_config(&cli.config)?;
             server::check_file_modes(&cli.config, &config).map_err(|e| e.to_string())?;
             telemetry::init("warn", config.log.format);
-            let db = Database::connect(&config).await.map_err(|e| e.to_string())?;
-            let policy = server::snapshot_policy(&config, no_snapshot).map_err(|e| e.to_string())?;
+            let db = Database::connect(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let policy =
+                server::snapshot_policy(&config, no_snapshot).map_err(|e| e.to_string())?;
             let report = db.migrate(&policy).await.map_err(|e| e.to_string())?;
             if let Some(snapshot) = report.snapshot {
                 println!("Snapshot of the previous database: {}", snapshot.display());
@@ -111,13 +123,17 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             let config = load_config(&cli.config)?;
             server::check_file_modes(&cli.config, &config).map_err(|e| e.to_string())?;
             telemetry::init("warn", config.log.format);
-            let db = Database::connect(&config).await.map_err(|e| e.to_string())?;
+            let db = Database::connect(&config)
+                .await
+                .map_err(|e| e.to_string())?;
             let policy = server::snapshot_policy(&config, false).map_err(|e| e.to_string())?;
             db.migrate(&policy).await.map_err(|e| e.to_string())?;
             let password = recover_admin(&config, &db, &username).await?;
             println!("Local administrator: {username}");
             println!("One-time password:   {}", password.expose_secret());
-            println!("It must be changed at first sign-in. Every previous session of this account has ended.");
+            println!(
+                "It must be changed at first sign-in. Every previous session of this account has ended."
+            );
             if !config.local_sign_in.enabled {
                 println!("Warning: local_sign_in.enabled is false; enable it to use this account.");
             }
@@ -128,13 +144,24 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
 }
 
 /// Creates or resets the break-glass administrator; returns its one-time password.
-pub async fn recover_admin(config: &Config, db: &Database, username: &str) -> Result<secrecy::SecretString, String> {
+pub async fn recover_admin(
+    config: &Config,
+    db: &Database,
+    username: &str,
+) -> Result<secrecy::SecretString, String> {
     let username = username.trim();
-    if username.is_empty() || username.len() > 64 || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+    if username.is_empty()
+        || username.len() > 64
+        || !username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
         return Err("the username must be 1 to 64 letters, digits, '.', '_' or '-'".into());
     }
-    let password = generate_one_time_password().map_err(|e| format!("no randomness available: {e}"))?;
-    let hasher = PasswordHasher::new(config.security.max_concurrent_hashes).map_err(|e| e.to_string())?;
+    let password =
+        generate_one_time_password().map_err(|e| format!("no randomness available: {e}"))?;
+    let hasher =
+        PasswordHasher::new(config.security.max_concurrent_hashes).map_err(|e| e.to_string())?;
     let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
     let id = accounts::upsert_break_glass_admin(db, username, "Administrateur local", &hash)
         .await
@@ -150,10 +177,18 @@ async fn check_config(path: &Path) -> Result<(), String> {
     println!("ok   configuration and secret files are readable by their owner only");
     let cert = config.tls_cert_path();
     if cert.exists() {
-        let store = crate::tls::CertStore::load(cert.clone(), config.tls_key_path()).map_err(|e| e.to_string())?;
-        println!("ok   TLS certificate {} loads (SHA-256 {})", cert.display(), store.fingerprint());
+        let store = crate::tls::CertStore::load(cert.clone(), config.tls_key_path())
+            .map_err(|e| e.to_string())?;
+        println!(
+            "ok   TLS certificate {} loads (SHA-256 {})",
+            cert.display(),
+            store.fingerprint()
+        );
     } else if config.tls_is_self_managed() {
-        println!("note no certificate yet: a self-signed one will be generated at {}", cert.display());
+        println!(
+            "note no certificate yet: a self-signed one will be generated at {}",
+            cert.display()
+        );
     } else {
         return Err(format!("tls.cert_file: {} does not exist", cert.display()));
     }
@@ -161,11 +196,16 @@ async fn check_config(path: &Path) -> Result<(), String> {
         let _ = token;
         println!("ok   metrics bearer token file is readable");
     }
-    let db = Database::connect(&config).await.map_err(|e| format!("database: {e}"))?;
+    let db = Database::connect(&config)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
     if !db.ping().await {
         return Err("database: does not answer".into());
     }
     let pending = pending_migrations(&db).await.map_err(|e| e.to_string())?;
-    println!("ok   database {:?} answers; pending migrations: {pending:?}", config.database_target());
+    println!(
+        "ok   database {:?} answers; pending migrations: {pending:?}",
+        config.database_target()
+    );
     Ok(())
 }

@@ -14,7 +14,6 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-
 /// Where `serve` looks when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/beffroi/beffroi.toml";
 
@@ -262,7 +261,10 @@ impl Default for LogConfig {
 
 /// Keys people are tempted to fill with a secret, and the key that should hold its file path.
 const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
-    ("storage.database_password", "storage.database_password_file"),
+    (
+        "storage.database_password",
+        "storage.database_password_file",
+    ),
     ("metrics.bearer_token", "metrics.bearer_token_file"),
     ("tls.key", "tls.key_file"),
 ];
@@ -285,7 +287,10 @@ impl fmt::Debug for DatabaseTarget {
 
 impl Config {
     /// Reads the file, applies `BEFFROI_*` overrides from `env`, validates.
-    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -306,10 +311,12 @@ impl Config {
                     .into(),
             });
         }
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
         apply_env_overrides(&mut table, env)?;
         reject_inline_secrets(&table)?;
         let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
@@ -350,7 +357,10 @@ impl Config {
         for (key, path) in [
             ("tls.cert_file", &self.tls.cert_file),
             ("tls.key_file", &self.tls.key_file),
-            ("storage.database_password_file", &self.storage.database_password_file),
+            (
+                "storage.database_password_file",
+                &self.storage.database_password_file,
+            ),
             ("metrics.bearer_token_file", &self.metrics.bearer_token_file),
         ] {
             if let Some(p) = path {
@@ -388,10 +398,16 @@ impl Config {
             return Err(invalid("storage.max_connections", "must be at least 1"));
         }
         if self.session.idle_timeout_minutes == 0 {
-            return Err(invalid("session.idle_timeout_minutes", "must be at least 1"));
+            return Err(invalid(
+                "session.idle_timeout_minutes",
+                "must be at least 1",
+            ));
         }
         if self.session.absolute_timeout_hours == 0 {
-            return Err(invalid("session.absolute_timeout_hours", "must be at least 1"));
+            return Err(invalid(
+                "session.absolute_timeout_hours",
+                "must be at least 1",
+            ));
         }
         if self.session.idle_timeout_minutes > self.session.absolute_timeout_hours * 60 {
             return Err(invalid(
@@ -400,16 +416,25 @@ impl Config {
             ));
         }
         for (key, value) in [
-            ("security.requests_per_second", self.security.requests_per_second),
+            (
+                "security.requests_per_second",
+                self.security.requests_per_second,
+            ),
             ("security.request_burst", self.security.request_burst),
-            ("security.sign_in_attempts_per_minute", self.security.sign_in_attempts_per_minute),
+            (
+                "security.sign_in_attempts_per_minute",
+                self.security.sign_in_attempts_per_minute,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
         if self.security.max_concurrent_hashes == 0 {
-            return Err(invalid("security.max_concurrent_hashes", "must be at least 1"));
+            return Err(invalid(
+                "security.max_concurrent_hashes",
+                "must be at least 1",
+            ));
         }
         if self.security.backoff_base_secs == 0
             || self.security.backoff_max_secs < self.security.backoff_base_secs
@@ -428,9 +453,7 @@ impl Config {
     pub fn database_target(&self) -> DatabaseTarget {
         match &self.storage.database_url {
             Some(url) if url.starts_with("postgres") => DatabaseTarget::Postgres(url.clone()),
-            Some(url) => DatabaseTarget::Sqlite(PathBuf::from(
-                url.trim_start_matches("sqlite://"),
-            )),
+            Some(url) => DatabaseTarget::Sqlite(PathBuf::from(url.trim_start_matches("sqlite://"))),
             None => DatabaseTarget::Sqlite(self.storage.data_dir.join("beffroi.db")),
         }
     }
@@ -486,7 +509,8 @@ impl Config {
 /// Reads a one-line secret file, refusing it when others can read it.
 pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
     check_private_file(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(invalid(key, format!("{} is empty", path.display())));
@@ -637,7 +661,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = parse("[server]\nlsiten = \"0.0.0.0:443\"\n").unwrap_err().to_string();
+        let err = parse("[server]\nlsiten = \"0.0.0.0:443\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lsiten"), "{err}");
     }
 
@@ -647,13 +673,17 @@ mod tests {
         let c = Config::from_toml("", Path::new("t"), env).unwrap();
         assert_eq!(c.server.max_body_bytes, 4096);
         let env = vec![("BEFFROI_SERVER__NOPE".into(), "1".into())];
-        let err = Config::from_toml("", Path::new("t"), env).unwrap_err().to_string();
+        let err = Config::from_toml("", Path::new("t"), env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope"), "{err}");
     }
 
     #[test]
     fn inline_secrets_are_refused() {
-        let err = parse("[metrics]\nbearer_token = \"abc\"\n").unwrap_err().to_string();
+        let err = parse("[metrics]\nbearer_token = \"abc\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("metrics.bearer_token:"), "{err}");
         let err = parse("[storage]\ndatabase_url = \"postgres://u:pw@h/db\"\n")
             .unwrap_err()
@@ -671,9 +701,15 @@ mod tests {
     fn invalid_values_name_their_key() {
         for (text, key) in [
             ("[server]\nlisten = \"nowhere\"\n", "listen"),
-            ("[server]\npublic_url = \"http://x.test\"\n", "server.public_url"),
+            (
+                "[server]\npublic_url = \"http://x.test\"\n",
+                "server.public_url",
+            ),
             ("[tls]\nmin_version = \"1.1\"\n", "1.1"),
-            ("[session]\nidle_timeout_minutes = 0\n", "session.idle_timeout_minutes"),
+            (
+                "[session]\nidle_timeout_minutes = 0\n",
+                "session.idle_timeout_minutes",
+            ),
             ("[log]\nlevel = \"[[[\"\n", "log.level"),
             ("[storage]\ndata_dir = \"relative\"\n", "storage.data_dir"),
         ] {

@@ -35,7 +35,9 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     telemetry::init(&config.log.level, config.log.format);
     server::check_file_modes(&config_path, &config).map_err(|e| e.to_string())?;
 
-    let db = Database::connect(&config).await.map_err(|e| e.to_string())?;
+    let db = Database::connect(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     db.migrate(&server::snapshot_policy(&config, false).map_err(|e| e.to_string())?)
         .await
         .map_err(|e| e.to_string())?;
@@ -46,7 +48,10 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     println!();
     println!("Beffroi demo is running.");
     println!("  URL:                     https://{}/", running.addr);
-    println!("  Certificate SHA-256:     {}", running.certificates.fingerprint());
+    println!(
+        "  Certificate SHA-256:     {}",
+        running.certificates.fingerprint()
+    );
     println!("  Administrator login:     admin");
     println!("  One-time password:       {}", password.expose_secret());
     println!("  Data directory:          {}", data_dir.display());
@@ -76,8 +81,10 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     // An existing file keeps its old mode through open(); set it explicitly.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

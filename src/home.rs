@@ -26,6 +26,10 @@ pub async fn home(ctx: PageContext, CurrentUser(user): CurrentUser) -> Result<Re
         .join(", ");
     render(
         StatusCode::OK,
-        &HomePage { shell: ctx.shell, display_name: user.account.display_name.clone(), roles },
+        &HomePage {
+            shell: ctx.shell,
+            display_name: user.account.display_name.clone(),
+            roles,
+        },
     )
 }

@@ -80,7 +80,9 @@ impl Lang {
         if let Some(lang) = profile.and_then(Lang::parse) {
             return lang;
         }
-        if let Some(lang) = crate::http::cookies::get(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v)) {
+        if let Some(lang) =
+            crate::http::cookies::get(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v))
+        {
             return lang;
         }
         let Some(accept) = headers
@@ -129,7 +131,10 @@ mod tests {
     #[test]
     fn accept_language_is_ranked_by_quality() {
         let mut h = HeaderMap::new();
-        h.insert("accept-language", "de-DE, en;q=0.8, fr;q=0.5".parse().unwrap());
+        h.insert(
+            "accept-language",
+            "de-DE, en;q=0.8, fr;q=0.5".parse().unwrap(),
+        );
         assert_eq!(Lang::negotiate(None, &h), Lang::En);
         h.insert("accept-language", "de-DE".parse().unwrap());
         assert_eq!(Lang::negotiate(None, &h), Lang::Fr);

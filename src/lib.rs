@@ -71,13 +71,19 @@ impl Deref for AppState {
 impl AppState {
     pub fn new(config: Config, db: Database) -> Result<Self, config::ConfigError> {
         let hasher = PasswordHasher::new(config.security.max_concurrent_hashes).map_err(|e| {
-            config::ConfigError::Invalid { key: "security".into(), reason: e.to_string() }
+            config::ConfigError::Invalid {
+                key: "security".into(),
+                reason: e.to_string(),
+            }
         })?;
         let metrics_token = config.metrics_token()?;
         let timeouts = SessionTimeouts {
-            idle_secs: i64::try_from(config.session.idle_timeout_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
-            absolute_secs: i64::try_from(config.session.absolute_timeout_hours.saturating_mul(3600))
+            idle_secs: i64::try_from(config.session.idle_timeout_minutes.saturating_mul(60))
                 .unwrap_or(i64::MAX),
+            absolute_secs: i64::try_from(
+                config.session.absolute_timeout_hours.saturating_mul(3600),
+            )
+            .unwrap_or(i64::MAX),
         };
         let public_origin = config
             .server
@@ -113,12 +119,24 @@ pub fn app(state: AppState) -> Router {
     let stack = ServiceBuilder::new()
         .layer(from_fn(security_headers::add_security_headers))
         .layer(from_fn(telemetry::trace_request))
-        .layer(from_fn_with_state(state.clone(), http::client_ip::resolve_client_ip))
+        .layer(from_fn_with_state(
+            state.clone(),
+            http::client_ip::resolve_client_ip,
+        ))
         .layer(from_fn_with_state(state.clone(), http::metrics::record))
-        .layer(from_fn_with_state(state.clone(), error_pages::render_error_pages))
+        .layer(from_fn_with_state(
+            state.clone(),
+            error_pages::render_error_pages,
+        ))
         .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
-        .layer(from_fn_with_state(state.clone(), rate_limit::limit_requests))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_requests,
+        ))
         .layer(from_fn_with_state(state.clone(), session::load_session))
         .layer(from_fn_with_state(state.clone(), csrf::verify_csrf))
         .layer(DefaultBodyLimit::max(max_body));

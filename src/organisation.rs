@@ -33,7 +33,11 @@ impl Colour {
     fn luminance(self) -> f64 {
         let channel = |c: u8| {
             let c = f64::from(c) / 255.0;
-            if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
         };
         0.2126 * channel(self.0[0]) + 0.7152 * channel(self.0[1]) + 0.0722 * channel(self.0[2])
     }
@@ -85,14 +89,23 @@ pub enum BrandingError {
 }
 
 /// Stores the organisation's name and colours, refusing pairs that fail WCAG AA.
-pub async fn save(db: &Database, name: &str, primary: Colour, on_primary: Colour) -> Result<(), BrandingError> {
+pub async fn save(
+    db: &Database,
+    name: &str,
+    primary: Colour,
+    on_primary: Colour,
+) -> Result<(), BrandingError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 120 {
         return Err(BrandingError::BadName);
     }
     let ratio = primary.contrast(on_primary);
     if ratio < 4.5 {
-        return Err(BrandingError::LowContrast(primary.css(), on_primary.css(), ratio));
+        return Err(BrandingError::LowContrast(
+            primary.css(),
+            on_primary.css(),
+            ratio,
+        ));
     }
     with_db!(db, pool => sqlx::query(
         "UPDATE organisation SET name = $1, colour_primary = $2, colour_on_primary = $3, \
@@ -112,9 +125,15 @@ pub async fn theme_css(State(state): State<AppState>) -> Result<Response, AppErr
     );
     let mut response = css.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
     // Short cache: a branding change shows within a minute without a cache-busting name.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
     Ok(response)
 }
 

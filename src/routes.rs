@@ -17,14 +17,21 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    fn add<H, T>(mut self, method: Method, filter: MethodFilter, path: &'static str, handler: H) -> Self
+    fn add<H, T>(
+        mut self,
+        method: Method,
+        filter: MethodFilter,
+        path: &'static str,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
         let (mut methods, router) = self.routes.remove(path).unwrap_or_default();
         methods.push(method);
-        self.routes.insert(path, (methods, router.on(filter, handler)));
+        self.routes
+            .insert(path, (methods, router.on(filter, handler)));
         self
     }
 
@@ -47,7 +54,9 @@ impl RouteTable {
     pub fn into_router(self) -> Router<AppState> {
         self.routes
             .into_iter()
-            .fold(Router::new(), |router, (path, (_, method_router))| router.route(path, method_router))
+            .fold(Router::new(), |router, (path, (_, method_router))| {
+                router.route(path, method_router)
+            })
     }
 }
 

@@ -53,7 +53,12 @@ pub fn break_glass_reset(account_id: i64, login: &str) {
         "break-glass administrator created or reset from the console");
 }
 
-pub fn rate_limited(metrics: &Metrics, scope: &'static str, client_ip: &str, retry_after_secs: u64) {
+pub fn rate_limited(
+    metrics: &Metrics,
+    scope: &'static str,
+    client_ip: &str,
+    retry_after_secs: u64,
+) {
     metrics.count_rate_limited(scope);
     tracing::warn!(target: "security", event = "rate_limit", scope, client_ip, retry_after_secs,
         "rate limit tripped");

@@ -36,7 +36,10 @@ pub enum ServeError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A server running in the background.
@@ -106,18 +109,36 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     let state = AppState::new(config, db)?;
     let router = app(state.clone());
 
-    let listener = TcpListener::bind(listen).await.map_err(|source| ServeError::Bind { addr: listen, source })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: listen, source })?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls_config), router, shutdown_rx.clone(), grace))];
+    let mut tasks = vec![tokio::spawn(accept_loop(
+        listener,
+        TlsAcceptor::from(tls_config),
+        router,
+        shutdown_rx.clone(),
+        grace,
+    ))];
     tasks.push(certificates.spawn_reloader(reload_every));
     tasks.push(tokio::spawn(housekeeping(state.clone())));
 
     let mut redirect_addr = None;
     if let Some(redirect_listen) = redirect_listen {
-        let listener = TcpListener::bind(redirect_listen)
-            .await
-            .map_err(|source| ServeError::Bind { addr: redirect_listen, source })?;
+        let listener =
+            TcpListener::bind(redirect_listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: redirect_listen,
+                    source,
+                })?;
         redirect_addr = listener.local_addr().ok();
         let router = redirect_router(state.public_origin.clone(), addr.port());
         let mut rx = shutdown_rx.clone();
@@ -125,13 +146,23 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
             let stop = async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             };
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!(error = %e, "HTTP redirect listener stopped");
             }
         }));
     }
     tracing::info!(%addr, ?redirect_addr, "listening");
-    Ok(RunningServer { addr, redirect_addr, certificates, state, shutdown, tasks })
+    Ok(RunningServer {
+        addr,
+        redirect_addr,
+        certificates,
+        state,
+        shutdown,
+        tasks,
+    })
 }
 
 async fn accept_loop(
@@ -160,14 +191,15 @@ async fn accept_loop(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             // A client that never finishes its handshake must not hold a task forever.
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
             let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(PeerAddr(peer));
                 router.clone().oneshot(request)
@@ -178,8 +210,13 @@ async fn accept_loop(
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(15))
                 .max_buf_size(64 * 1024);
-            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100);
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).into_owned();
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(100);
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .into_owned();
             if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -223,7 +260,11 @@ fn redirect_router(public_origin: Option<String>, https_port: u16) -> Router {
 }
 
 fn redirect_to_https(request: &Request, public_origin: Option<&str>, https_port: u16) -> Response {
-    let path = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
     let origin = match public_origin {
         Some(origin) => origin.to_owned(),
         None => {
@@ -236,7 +277,11 @@ fn redirect_to_https(request: &Request, public_origin: Option<&str>, https_port:
             let Some(host) = host else {
                 return (StatusCode::BAD_REQUEST, "missing Host header\n").into_response();
             };
-            if https_port == 443 { format!("https://{host}") } else { format!("https://{host}:{https_port}") }
+            if https_port == 443 {
+                format!("https://{host}")
+            } else {
+                format!("https://{host}:{https_port}")
+            }
         }
     };
     match format!("{origin}{path}").parse::<Uri>() {

@@ -35,7 +35,10 @@ pub enum TlsError {
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> TlsError {
-    TlsError::File { path: path.to_owned(), reason: reason.to_string() }
+    TlsError::File {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
 }
 
 /// The one crypto provider of the process: *ring*, restricted to AEAD suites.
@@ -92,23 +95,34 @@ fn stamp_of(path: &Path) -> (Option<SystemTime>, u64) {
         .unwrap_or((None, 0))
 }
 
-fn load_pair(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+fn load_pair(
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
     check_private_file(key_path).map_err(|e| file_error(key_path, e))?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| file_error(cert_path, e))?
         .collect::<Result<_, _>>()
         .map_err(|e| file_error(cert_path, e))?;
     if chain.is_empty() {
-        return Err(file_error(cert_path, "no certificate found in the PEM file"));
+        return Err(file_error(
+            cert_path,
+            "no certificate found in the PEM file",
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
-    CertifiedKey::from_der(chain, key, provider).map_err(|e| file_error(key_path, format!("key does not fit the certificate: {e}")))
+    CertifiedKey::from_der(chain, key, provider)
+        .map_err(|e| file_error(key_path, format!("key does not fit the certificate: {e}")))
 }
 
 impl CertStore {
     pub fn load(cert_path: PathBuf, key_path: PathBuf) -> Result<Arc<Self>, TlsError> {
         let provider = Arc::new(crypto_provider());
-        let stamp = FileStamp { cert: stamp_of(&cert_path), key: stamp_of(&key_path) };
+        let stamp = FileStamp {
+            cert: stamp_of(&cert_path),
+            key: stamp_of(&key_path),
+        };
         let pair = load_pair(&cert_path, &key_path, &provider)?;
         Ok(Arc::new(Self {
             cert_path,
@@ -128,12 +142,19 @@ impl CertStore {
 
     /// Fingerprint of the certificate being served.
     pub fn fingerprint(&self) -> String {
-        self.current().cert.first().map(fingerprint).unwrap_or_default()
+        self.current()
+            .cert
+            .first()
+            .map(fingerprint)
+            .unwrap_or_default()
     }
 
     /// Re-reads the files; on failure the old certificate stays.
     pub fn reload(&self) -> Result<String, TlsError> {
-        let stamp = FileStamp { cert: stamp_of(&self.cert_path), key: stamp_of(&self.key_path) };
+        let stamp = FileStamp {
+            cert: stamp_of(&self.cert_path),
+            key: stamp_of(&self.key_path),
+        };
         let pair = load_pair(&self.cert_path, &self.key_path, &self.provider)?;
         let fp = pair.cert.first().map(fingerprint).unwrap_or_default();
         if let Ok(mut g) = self.current.write() {
@@ -146,7 +167,10 @@ impl CertStore {
     }
 
     fn changed_on_disk(&self) -> bool {
-        let now = FileStamp { cert: stamp_of(&self.cert_path), key: stamp_of(&self.key_path) };
+        let now = FileStamp {
+            cert: stamp_of(&self.cert_path),
+            key: stamp_of(&self.key_path),
+        };
         match self.stamp.read() {
             Ok(s) => s.as_ref() != Some(&now),
             Err(_) => true,
@@ -157,7 +181,8 @@ impl CertStore {
     pub fn spawn_reloader(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let store = Arc::clone(self);
         tokio::spawn(async move {
-            let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut hangup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let mut ticker = tokio::time::interval(every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -169,11 +194,16 @@ impl CertStore {
                     continue;
                 }
                 match store.reload() {
-                    Ok(fp) => tracing::info!(fingerprint = %fp, by_signal, "TLS certificate reloaded"),
+                    Ok(fp) => {
+                        tracing::info!(fingerprint = %fp, by_signal, "TLS certificate reloaded")
+                    }
                     Err(e) => {
                         // Remember the broken files so the error is logged once, not every tick.
                         if let Ok(mut s) = store.stamp.write() {
-                            *s = Some(FileStamp { cert: stamp_of(&store.cert_path), key: stamp_of(&store.key_path) });
+                            *s = Some(FileStamp {
+                                cert: stamp_of(&store.cert_path),
+                                key: stamp_of(&store.key_path),
+                            });
                         }
                         tracing::error!(error = %e, "TLS certificate reload refused; still serving the previous one");
                     }
@@ -192,7 +222,10 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-pub fn server_config(store: &Arc<CertStore>, min_version: TlsMinVersion) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    store: &Arc<CertStore>,
+    min_version: TlsMinVersion,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let versions: &[&'static SupportedProtocolVersion] = match min_version {
         TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
         TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -218,7 +251,11 @@ pub fn ensure_certificate(config: &Config) -> Result<CertificateStatus, TlsError
     let key_path = config.tls_key_path();
     let mut generated = false;
     if config.tls_is_self_managed() && !cert_path.exists() && !key_path.exists() {
-        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let mut names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
         if let Some(host) = config
             .server
             .public_url
@@ -236,14 +273,23 @@ pub fn ensure_certificate(config: &Config) -> Result<CertificateStatus, TlsError
         .next()
         .ok_or_else(|| file_error(&cert_path, "no certificate found in the PEM file"))?
         .map_err(|e| file_error(&cert_path, e))?;
-    Ok(CertificateStatus { generated, fingerprint: fingerprint(&first), cert_path })
+    Ok(CertificateStatus {
+        generated,
+        fingerprint: fingerprint(&first),
+        cert_path,
+    })
 }
 
 /// Writes a fresh self-signed ECDSA P-256 certificate and key (0600).
-pub fn generate_self_signed(cert_path: &Path, key_path: &Path, names: Vec<String>) -> Result<(), TlsError> {
+pub fn generate_self_signed(
+    cert_path: &Path,
+    key_path: &Path,
+    names: Vec<String>,
+) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let generated = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let generated =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     for path in [cert_path, key_path] {
         if let Some(dir) = path.parent() {
             std::fs::DirBuilder::new()
@@ -263,10 +309,16 @@ pub fn generate_self_signed(cert_path: &Path, key_path: &Path, names: Vec<String
             .mode(mode)
             .open(&tmp)
             .map_err(|e| file_error(&tmp, e))?;
-        f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| file_error(&tmp, e))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| file_error(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
     };
-    write(key_path, 0o600, generated.signing_key.serialize_pem().as_bytes())?;
+    write(
+        key_path,
+        0o600,
+        generated.signing_key.serialize_pem().as_bytes(),
+    )?;
     write(cert_path, 0o644, generated.cert.pem().as_bytes())?;
     Ok(())
 }

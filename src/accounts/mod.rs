@@ -110,8 +110,7 @@ async fn with_roles(db: &Database, row: AccountRow) -> Result<Account, DbError> 
 }
 
 pub async fn find_by_id(db: &Database, id: i64) -> Result<Option<Account>, DbError> {
-    let row: Option<AccountRow> =
-        with_db!(db, pool => sqlx::query_as(select_account!("id = $1")).bind(id).fetch_optional(pool).await?);
+    let row: Option<AccountRow> = with_db!(db, pool => sqlx::query_as(select_account!("id = $1")).bind(id).fetch_optional(pool).await?);
     match row {
         Some(row) => Ok(Some(with_roles(db, row).await?)),
         None => Ok(None),
@@ -121,8 +120,7 @@ pub async fn find_by_id(db: &Database, id: i64) -> Result<Option<Account>, DbErr
 /// Finds a local account by its login, compared lower-case.
 pub async fn find_local(db: &Database, username: &str) -> Result<Option<Account>, DbError> {
     let username = username.to_lowercase();
-    let row: Option<AccountRow> =
-        with_db!(db, pool => sqlx::query_as(select_account!("kind = 'local' AND username = $1")).bind(&username).fetch_optional(pool).await?);
+    let row: Option<AccountRow> = with_db!(db, pool => sqlx::query_as(select_account!("kind = 'local' AND username = $1")).bind(&username).fetch_optional(pool).await?);
     match row {
         Some(row) => Ok(Some(with_roles(db, row).await?)),
         None => Ok(None),

@@ -55,7 +55,11 @@ pub async fn locked_for(db: &Database, login: &str) -> Result<Option<u64>, DbErr
 }
 
 /// Records a failure; returns the lock now in force, in seconds (0 when none).
-pub async fn record_failure(db: &Database, login: &str, policy: BackoffPolicy) -> Result<u64, DbError> {
+pub async fn record_failure(
+    db: &Database,
+    login: &str,
+    policy: BackoffPolicy,
+) -> Result<u64, DbError> {
     let key = key(login);
     let now = now();
     let failures: i64 = with_db!(db, pool => sqlx::query_scalar(
@@ -87,7 +91,11 @@ mod tests {
 
     #[test]
     fn delay_doubles_after_free_failures_and_is_capped() {
-        let p = BackoffPolicy { free_failures: 3, base_secs: 2, max_secs: 60 };
+        let p = BackoffPolicy {
+            free_failures: 3,
+            base_secs: 2,
+            max_secs: 60,
+        };
         let delays: Vec<u64> = (1..=9).map(|n| p.delay_after(n)).collect();
         assert_eq!(delays, vec![0, 0, 2, 4, 8, 16, 32, 60, 60]);
     }

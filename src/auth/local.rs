@@ -99,28 +99,61 @@ async fn login_submit(
     let password = SecretString::from(form.password);
     let next = safe_return_path(&form.next).unwrap_or("/").to_owned();
     let lang = ctx.shell.lang;
-    let again = |shell: Shell, status: StatusCode, error: String, username: String, next: String| {
-        render(status, &LoginPage { shell, enabled: true, error: Some(error), username, next })
-    };
+    let again =
+        |shell: Shell, status: StatusCode, error: String, username: String, next: String| {
+            render(
+                status,
+                &LoginPage {
+                    shell,
+                    enabled: true,
+                    error: Some(error),
+                    username,
+                    next,
+                },
+            )
+        };
 
     if !state.config.local_sign_in.enabled {
-        security_events::sign_in_failed(&state.metrics, &username, &client_ip, SignInFailure::LocalSignInDisabled);
+        security_events::sign_in_failed(
+            &state.metrics,
+            &username,
+            &client_ip,
+            SignInFailure::LocalSignInDisabled,
+        );
         return Err(AppError::NotFound);
     }
-    if username.is_empty() || password.expose_secret().is_empty() || username.len() > 256
+    if username.is_empty()
+        || password.expose_secret().is_empty()
+        || username.len() > 256
         || password.expose_secret().len() > MAX_PASSWORD_BYTES
     {
-        return again(ctx.shell, StatusCode::UNPROCESSABLE_ENTITY, lang.t("login-error-missing"), username, next);
+        return again(
+            ctx.shell,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            lang.t("login-error-missing"),
+            username,
+            next,
+        );
     }
     if let Some(wait) = backoff::locked_for(&state.db, &username).await? {
-        security_events::sign_in_failed(&state.metrics, &username, &client_ip, SignInFailure::LockedOut);
-        return Err(AppError::TooManyRequests { retry_after_secs: wait });
+        security_events::sign_in_failed(
+            &state.metrics,
+            &username,
+            &client_ip,
+            SignInFailure::LockedOut,
+        );
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: wait,
+        });
     }
 
     let account = accounts::find_local(&state.db, &username).await?;
     let verification = state
         .hasher
-        .verify(&password, account.as_ref().and_then(|a| a.password_hash.as_deref()))
+        .verify(
+            &password,
+            account.as_ref().and_then(|a| a.password_hash.as_deref()),
+        )
         .await?;
     let failure = match &account {
         None => Some(SignInFailure::UnknownAccount),
@@ -147,24 +180,44 @@ async fn login_submit(
                 }
                 return Ok(response);
             }
-            return again(ctx.shell, StatusCode::UNAUTHORIZED, lang.t("login-error-invalid"), username, next);
+            return again(
+                ctx.shell,
+                StatusCode::UNAUTHORIZED,
+                lang.t("login-error-invalid"),
+                username,
+                next,
+            );
         }
     };
 
     backoff::clear(&state.db, &username).await?;
     if verification.needs_rehash {
         let fresh = state.hasher.hash(&password).await?;
-        accounts::set_password_hash(&state.db, account.id, &fresh, account.password_must_change).await?;
+        accounts::set_password_hash(&state.db, account.id, &fresh, account.password_must_change)
+            .await?;
     }
     // A fresh session id at sign-in: a token planted before sign-in is worth nothing after.
     if let Some(old) = &ctx.session {
         session::revoke(&state.db, &old.record.id_hash).await?;
     }
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    let (token, _) = session::create(&state.db, account.id, &client_ip, user_agent, state.timeouts).await?;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let (token, _) = session::create(
+        &state.db,
+        account.id,
+        &client_ip,
+        user_agent,
+        state.timeouts,
+    )
+    .await?;
     security_events::signed_in(account.id, &username, &client_ip);
 
-    let destination = if account.password_must_change { PASSWORD_PAGE } else { next.as_str() };
+    let destination = if account.password_must_change {
+        PASSWORD_PAGE
+    } else {
+        next.as_str()
+    };
     let mut response = Redirect::to(destination).into_response();
     let h = response.headers_mut();
     if let Some(v) = cookies::set(SESSION_COOKIE, token.expose_secret()) {
@@ -289,7 +342,8 @@ async fn password_submit(
     // Whoever else held a session with the old password loses it; this browser gets a new one.
     let ended = session::revoke_all_for(&state.db, user.account.id).await?;
     let client_ip = ip.to_string();
-    let (token, _) = session::create(&state.db, user.account.id, &client_ip, None, state.timeouts).await?;
+    let (token, _) =
+        session::create(&state.db, user.account.id, &client_ip, None, state.timeouts).await?;
     security_events::password_changed(user.account.id, &client_ip, ended.saturating_sub(1));
     let mut response = Redirect::to(&format!("{PASSWORD_PAGE}?changed=1")).into_response();
     if let Some(v) = cookies::set(SESSION_COOKIE, token.expose_secret()) {
@@ -321,4 +375,3 @@ async fn switch_language(
     }
     Ok(response)
 }
-

@@ -64,7 +64,11 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Closed)?;
         let password = password.clone();
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
@@ -97,14 +101,21 @@ impl PasswordHasher {
                 (decoy.clone(), false)
             }
         };
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Closed)?;
         let password = password.clone();
         let current = self.params.clone();
         tokio::task::spawn_blocking(move || {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 // An unreadable stored hash never matches; it is reported, not trusted.
                 tracing::error!("stored password hash is not a valid PHC string");
-                return Ok(Verification { matches: false, needs_rehash: true });
+                return Ok(Verification {
+                    matches: false,
+                    needs_rehash: true,
+                });
             };
             let matches = Argon2::default()
                 .verify_password(password.expose_secret().as_bytes(), &parsed)
@@ -118,7 +129,10 @@ impl PasswordHasher {
                 }
                 Err(_) => true,
             };
-            Ok(Verification { matches: matches && real, needs_rehash })
+            Ok(Verification {
+                matches: matches && real,
+                needs_rehash,
+            })
         })
         .await?
     }
@@ -158,7 +172,13 @@ mod tests {
         let phc = hasher.hash(&pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"), "{phc}");
         let ok = hasher.verify(&pw, Some(&phc)).await.unwrap();
-        assert_eq!(ok, Verification { matches: true, needs_rehash: false });
+        assert_eq!(
+            ok,
+            Verification {
+                matches: true,
+                needs_rehash: false
+            }
+        );
         let wrong = SecretString::from("wrong".to_owned());
         assert!(!hasher.verify(&wrong, Some(&phc)).await.unwrap().matches);
         assert!(!hasher.verify(&pw, None).await.unwrap().matches);
@@ -166,14 +186,24 @@ mod tests {
 
     #[tokio::test]
     async fn weaker_stored_parameters_ask_for_rehash() {
-        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).unwrap())
-            .hash_password_with_salt(b"pw-pw-pw-pw-pw", b"saltsaltsalt")
-            .unwrap()
-            .to_string();
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(19 * 1024, 2, 1, None).unwrap(),
+        )
+        .hash_password_with_salt(b"pw-pw-pw-pw-pw", b"saltsaltsalt")
+        .unwrap()
+        .to_string();
         let hasher = PasswordHasher::new(1).unwrap();
         let pw = SecretString::from("pw-pw-pw-pw-pw".to_owned());
         let v = hasher.verify(&pw, Some(&weak)).await.unwrap();
-        assert_eq!(v, Verification { matches: true, needs_rehash: true });
+        assert_eq!(
+            v,
+            Verification {
+                matches: true,
+                needs_rehash: true
+            }
+        );
     }
 
     #[test]

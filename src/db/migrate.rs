@@ -104,21 +104,31 @@ pub(super) async fn run(
     Ok(report)
 }
 
-async fn snapshot(db: &Database, policy: &SnapshotPolicy, from_version: i64) -> Result<PathBuf, DbError> {
+async fn snapshot(
+    db: &Database,
+    policy: &SnapshotPolicy,
+    from_version: i64,
+) -> Result<PathBuf, DbError> {
     let stamp = now();
     match db {
         Database::Sqlite(pool) => {
             let db_path = pool.connect_options().get_filename().to_path_buf();
             let name = format!(
                 "{}.pre-migration-v{from_version}-{stamp}.db",
-                db_path.file_name().and_then(|n| n.to_str()).unwrap_or("beffroi.db")
+                db_path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("beffroi.db")
             );
             let target = db_path.with_file_name(name);
             let target_str = target
                 .to_str()
                 .ok_or_else(|| DbError::Snapshot(format!("{} is not UTF-8", target.display())))?;
             // VACUUM INTO writes a consistent, compacted copy while other connections keep working.
-            sqlx::query("VACUUM INTO $1").bind(target_str).execute(pool).await?;
+            sqlx::query("VACUUM INTO $1")
+                .bind(target_str)
+                .execute(pool)
+                .await?;
             set_private(&target);
             Ok(target)
         }
@@ -127,9 +137,9 @@ async fn snapshot(db: &Database, policy: &SnapshotPolicy, from_version: i64) -> 
                 DbError::Snapshot(format!("cannot create {}: {e}", policy.dir.display()))
             })?;
             let options = pool.connect_options();
-            let target = policy
-                .dir
-                .join(format!("postgres.pre-migration-v{from_version}-{stamp}.dump"));
+            let target = policy.dir.join(format!(
+                "postgres.pre-migration-v{from_version}-{stamp}.dump"
+            ));
             let mut cmd = tokio::process::Command::new("pg_dump");
             cmd.arg("--format=custom")
                 .arg("--file")

@@ -64,19 +64,21 @@ impl Database {
     /// Connects to the database named by the config. Does not migrate.
     pub async fn connect(config: &Config) -> Result<Self, DbError> {
         match config.database_target() {
-            DatabaseTarget::Sqlite(path) => Self::connect_sqlite(&path, config.storage.max_connections).await,
+            DatabaseTarget::Sqlite(path) => {
+                Self::connect_sqlite(&path, config.storage.max_connections).await
+            }
             DatabaseTarget::Postgres(url) => {
                 let password = config.database_password()?;
-                Self::connect_postgres(&url, password.as_ref(), config.storage.max_connections).await
+                Self::connect_postgres(&url, password.as_ref(), config.storage.max_connections)
+                    .await
             }
         }
     }
 
     pub async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<Self, DbError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                DbError::Snapshot(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Snapshot(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -151,7 +153,11 @@ impl Database {
 /// The SQLite file holds session hashes and password hashes: owner only.
 fn restrict_file_mode(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    for p in [path.to_path_buf(), with_suffix(path, "-wal"), with_suffix(path, "-shm")] {
+    for p in [
+        path.to_path_buf(),
+        with_suffix(path, "-wal"),
+        with_suffix(path, "-shm"),
+    ] {
         if p.exists() {
             if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
                 tracing::warn!(path = %p.display(), error = %e, "cannot restrict database file mode");

@@ -33,7 +33,11 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> 
     let hops: Vec<IpAddr> = header
         .split(',')
         .map(str::trim)
-        .filter_map(|s| s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip())))
+        .filter_map(|s| {
+            s.parse::<IpAddr>()
+                .ok()
+                .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        })
         .collect();
     hops.iter()
         .rev()
@@ -43,7 +47,11 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> 
         .unwrap_or(peer)
 }
 
-pub async fn resolve_client_ip(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn resolve_client_ip(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<PeerAddr>()
@@ -85,10 +93,22 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(resolve(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"));
-        assert_eq!(resolve(ip("10.0.0.5"), Some("1.2.3.4"), &trusted), ip("1.2.3.4"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.5"), Some("1.2.3.4"), &trusted),
+            ip("1.2.3.4")
+        );
         // A client-supplied first hop cannot hide the real one appended by the proxy.
-        assert_eq!(resolve(ip("10.0.0.5"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted), ip("1.2.3.4"));
-        assert_eq!(resolve(ip("10.0.0.5"), Some("garbage"), &trusted), ip("10.0.0.5"));
+        assert_eq!(
+            resolve(ip("10.0.0.5"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.5"), Some("garbage"), &trusted),
+            ip("10.0.0.5")
+        );
     }
 }

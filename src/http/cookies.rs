@@ -19,7 +19,10 @@ pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
 /// A `Set-Cookie` value for a browser-session cookie (no Max-Age: it goes when the browser
 /// closes; the server enforces the real timeouts).
 pub fn set(name: &str, value: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax")).ok()
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax"
+    ))
+    .ok()
 }
 
 /// A `Set-Cookie` value for a cookie kept for `max_age_secs`.
@@ -32,5 +35,8 @@ pub fn set_persistent(name: &str, value: &str, max_age_secs: u64) -> Option<Head
 
 /// A `Set-Cookie` value that deletes the cookie.
 pub fn clear(name: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")).ok()
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"
+    ))
+    .ok()
 }

@@ -67,7 +67,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match &self {
             AppError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
-            AppError::CsrfRejected(why) => tracing::warn!(reason = why, "CSRF check refused a request"),
+            AppError::CsrfRejected(why) => {
+                tracing::warn!(reason = why, "CSRF check refused a request")
+            }
             _ => {}
         }
         let mut response = self.status().into_response();

@@ -22,7 +22,12 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(MaybeUser(parts.extensions.get::<MaybeSession>().and_then(|m| m.0.clone())))
+        Ok(MaybeUser(
+            parts
+                .extensions
+                .get::<MaybeSession>()
+                .and_then(|m| m.0.clone()),
+        ))
     }
 }
 
@@ -30,7 +35,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let session = parts.extensions.get::<MaybeSession>().and_then(|m| m.0.clone());
+        let session = parts
+            .extensions
+            .get::<MaybeSession>()
+            .and_then(|m| m.0.clone());
         let Some(session) = session else {
             let target = parts
                 .uri
@@ -40,7 +48,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
             let location = if target == "/" {
                 "/login".to_owned()
             } else {
-                format!("/login?next={}", url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>())
+                format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+                )
             };
             return Err(Redirect::to(&location).into_response());
         };
@@ -63,19 +74,6 @@ pub fn safe_return_path(candidate: &str) -> Option<&str> {
     ok.then_some(candidate)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::safe_return_path;
-
-    #[test]
-    fn only_local_paths_are_accepted() {
-        assert_eq!(safe_return_path("/news?id=3"), Some("/news?id=3"));
-        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "/\tx", "", "evil"] {
-            assert_eq!(safe_return_path(bad), None, "{bad}");
-        }
-    }
-}
-
 /// A URL-encoded form, decoded strictly: a body that is not valid UTF-8 after percent-decoding
 /// is refused (400) rather than silently patched with replacement characters, and a wrong
 /// content type or an oversized body get their own 415 and 413 pages.
@@ -88,7 +86,10 @@ where
 {
     type Rejection = crate::http::error::AppError;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         use crate::http::error::AppError;
         let is_form = request
             .headers()
@@ -115,4 +116,24 @@ fn is_strict_utf8_form(body: &[u8]) -> bool {
         let decoded: Vec<u8> = percent_encoding::percent_decode(pair).collect();
         std::str::from_utf8(&decoded).is_ok()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_path;
+
+    #[test]
+    fn only_local_paths_are_accepted() {
+        assert_eq!(safe_return_path("/news?id=3"), Some("/news?id=3"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\tx",
+            "",
+            "evil",
+        ] {
+            assert_eq!(safe_return_path(bad), None, "{bad}");
+        }
+    }
 }

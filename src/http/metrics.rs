@@ -21,7 +21,9 @@ use crate::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::AppError;
 
-const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -59,10 +61,13 @@ impl Metrics {
             *m.requests
                 .entry((route.to_owned(), method.to_owned(), status))
                 .or_default() += 1;
-            let h = m.latency.entry(route.to_owned()).or_insert_with(|| Histogram {
-                counts: vec![0; BUCKETS.len()],
-                ..Histogram::default()
-            });
+            let h = m
+                .latency
+                .entry(route.to_owned())
+                .or_insert_with(|| Histogram {
+                    counts: vec![0; BUCKETS.len()],
+                    ..Histogram::default()
+                });
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if seconds <= *bound {
                     if let Some(c) = h.counts.get_mut(i) {
@@ -127,10 +132,16 @@ impl Metrics {
             }
         });
         let (size, idle) = pool;
-        let _ = writeln!(out, "# HELP beffroi_db_pool_connections Database connections open.");
+        let _ = writeln!(
+            out,
+            "# HELP beffroi_db_pool_connections Database connections open."
+        );
         let _ = writeln!(out, "# TYPE beffroi_db_pool_connections gauge");
         let _ = writeln!(out, "beffroi_db_pool_connections {size}");
-        let _ = writeln!(out, "# HELP beffroi_db_pool_idle_connections Database connections idle.");
+        let _ = writeln!(
+            out,
+            "# HELP beffroi_db_pool_idle_connections Database connections idle."
+        );
         let _ = writeln!(out, "# TYPE beffroi_db_pool_idle_connections gauge");
         let _ = writeln!(out, "beffroi_db_pool_idle_connections {idle}");
         out
@@ -138,7 +149,10 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Records every answered request under its route pattern.
@@ -166,7 +180,12 @@ pub async fn metrics_page(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let allowed_by_address = state.config.metrics.allow_from.iter().any(|net| net.contains(&ip));
+    let allowed_by_address = state
+        .config
+        .metrics
+        .allow_from
+        .iter()
+        .any(|net| net.contains(&ip));
     let allowed_by_token = match (&state.metrics_token, headers.get(header::AUTHORIZATION)) {
         (Some(expected), Some(given)) => given
             .to_str()
@@ -181,7 +200,10 @@ pub async fn metrics_page(
     let body = state.metrics.render(state.db.pool_stats());
     Ok((
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response())

@@ -61,7 +61,11 @@ impl Shell {
         let signed_in = session.is_some();
         let mut nav = Vec::new();
         if signed_in {
-            nav.push(NavItem { href: "/", label: lang.t("nav-home"), current: current_path == "/" });
+            nav.push(NavItem {
+                href: "/",
+                label: lang.t("nav-home"),
+                current: current_path == "/",
+            });
             nav.push(NavItem {
                 href: "/account/password",
                 label: lang.t("nav-account"),
@@ -77,7 +81,11 @@ impl Shell {
             nav,
             languages: Lang::ALL
                 .iter()
-                .map(|l| LangChoice { code: l.code(), name: l.endonym(), selected: *l == lang })
+                .map(|l| LangChoice {
+                    code: l.code(),
+                    name: l.endonym(),
+                    selected: *l == lang,
+                })
                 .collect(),
             css_url: asset_url("app.css"),
             logo_url: asset_url("logo.svg"),
@@ -104,15 +112,27 @@ pub struct PageContext {
 impl FromRequestParts<AppState> for PageContext {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let session = parts.extensions.get::<MaybeSession>().and_then(|m| m.0.clone());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = parts
+            .extensions
+            .get::<MaybeSession>()
+            .and_then(|m| m.0.clone());
         let csrf = parts.extensions.get::<CsrfToken>().map(|t| t.0.clone());
         let lang = Lang::negotiate(
             session.as_ref().and_then(|s| s.account.locale.as_deref()),
             &parts.headers,
         );
         let branding = organisation::load(&state.db).await?;
-        let shell = Shell::new(lang, branding.name, session.as_deref(), csrf, parts.uri.path());
+        let shell = Shell::new(
+            lang,
+            branding.name,
+            session.as_deref(),
+            csrf,
+            parts.uri.path(),
+        );
         Ok(PageContext { shell, session })
     }
 }
@@ -121,9 +141,10 @@ impl FromRequestParts<AppState> for PageContext {
 pub fn render(status: StatusCode, template: &impl Template) -> Result<Response, AppError> {
     let body = template.render()?;
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     response.extensions_mut().insert(HtmlPage);
     Ok(response)
 }

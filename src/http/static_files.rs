@@ -27,7 +27,9 @@ static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
     let mut urls = HashMap::new();
     let mut files = HashMap::new();
     for name in Assets::iter() {
-        let Some(file) = Assets::get(&name) else { continue };
+        let Some(file) = Assets::get(&name) else {
+            continue;
+        };
         let hash = hex::encode(file.metadata.sha256_hash());
         let short = hash.get(..12).unwrap_or(&hash);
         let hashed = match name.rsplit_once('.') {
@@ -74,7 +76,10 @@ pub async fn serve_asset(Path(file): Path<String>) -> Result<Response, AppError>
     let asset = Assets::get(logical).ok_or(AppError::NotFound)?;
     let mut response = asset.data.into_owned().into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(logical)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(logical)),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),

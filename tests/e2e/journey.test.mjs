@@ -9,7 +9,7 @@
 // top-level tests of a file.
 //
 // Environment:
-//   BEFFROI_BIN      the server binary (default: ../../target/debug/beffroi, from this directory)
+//   E2E_BEFFROI_BINARY      the server binary (default: ../../target/debug/beffroi, from this directory)
 //   CHROMIUM_PATH    the browser (default: /usr/bin/chromium)
 
 import { test, before, after } from 'node:test';
@@ -24,8 +24,8 @@ import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.BEFFROI_BIN
-  ? resolve(process.env.BEFFROI_BIN)
+const BIN = process.env.E2E_BEFFROI_BINARY
+  ? resolve(process.env.E2E_BEFFROI_BINARY)
   : resolve(HERE, '../../target/debug/beffroi');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTEFACTS = join(HERE, 'artefacts');
@@ -129,7 +129,7 @@ const htmlLang = (p) => p.locator('html').getAttribute('lang');
 
 before(async () => {
   await access(BIN, constants.X_OK).catch(() => {
-    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set BEFFROI_BIN`);
+    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set E2E_BEFFROI_BINARY`);
   });
   workDir = await mkdtemp(join(tmpdir(), 'beffroi-e2e-'));
   const demo = startDemo(join(workDir, 'demo'));

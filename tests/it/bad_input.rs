@@ -5,14 +5,29 @@ use reqwest::StatusCode;
 use crate::both_backends;
 use crate::helpers::{Backend, Options, TestApp, spawn_app, spawn_app_with};
 
-both_backends!(malformed_requests_get_clear_error_pages, body_limit_is_configurable);
+both_backends!(
+    malformed_requests_get_clear_error_pages,
+    body_limit_is_configurable
+);
 
 async fn assert_page(r: reqwest::Response, status: StatusCode, text: &str, what: &str) {
     assert_eq!(r.status(), status, "{what}");
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{what}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{what}"
+    );
     let body = r.text().await.unwrap();
     assert!(body.contains(text), "{what}: {body}");
-    for leak in ["panicked", "sqlx", "src/", "Failed to deserialize", "RUST_BACKTRACE"] {
+    for leak in [
+        "panicked",
+        "sqlx",
+        "src/",
+        "Failed to deserialize",
+        "RUST_BACKTRACE",
+    ] {
         assert!(!body.contains(leak), "{what} leaks {leak}");
     }
 }
@@ -29,12 +44,33 @@ async fn malformed_requests_get_clear_error_pages(backend: Backend) {
     let token = app.csrf_token(&client, "/login").await;
 
     let r = client.get(app.url("/nowhere")).send().await.unwrap();
-    assert_page(r, StatusCode::NOT_FOUND, "Page introuvable", "unknown route").await;
+    assert_page(
+        r,
+        StatusCode::NOT_FOUND,
+        "Page introuvable",
+        "unknown route",
+    )
+    .await;
 
     let r = client.put(app.url("/login")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "PUT is state-changing: CSRF first");
-    let r = client.patch(app.url("/healthz")).header("x-csrf-token", &token).send().await.unwrap();
-    assert_page(r, StatusCode::METHOD_NOT_ALLOWED, "Méthode non autorisée", "wrong method").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "PUT is state-changing: CSRF first"
+    );
+    let r = client
+        .patch(app.url("/healthz"))
+        .header("x-csrf-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_page(
+        r,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Méthode non autorisée",
+        "wrong method",
+    )
+    .await;
 
     // Invalid UTF-8 in a form field.
     let mut body = format!("csrf_token={token}&username=").into_bytes();
@@ -47,12 +83,25 @@ async fn malformed_requests_get_clear_error_pages(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_client_error(), "invalid UTF-8 gave {}", r.status());
+    assert!(
+        r.status().is_client_error(),
+        "invalid UTF-8 gave {}",
+        r.status()
+    );
     assert_page(r, StatusCode::BAD_REQUEST, "mal formée", "invalid UTF-8").await;
 
     // A form missing its fields, a wrong content type, a garbage language.
-    let r = client.post(app.url("/language")).form(&[("csrf_token", token.as_str())]).send().await.unwrap();
-    assert!(r.status().is_client_error(), "missing field gave {}", r.status());
+    let r = client
+        .post(app.url("/language"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "missing field gave {}",
+        r.status()
+    );
     let r = client
         .post(app.url("/login"))
         .header("content-type", "application/json")
@@ -61,7 +110,13 @@ async fn malformed_requests_get_clear_error_pages(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_page(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Type de contenu non pris en charge", "JSON body").await;
+    assert_page(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Type de contenu non pris en charge",
+        "JSON body",
+    )
+    .await;
     let r = client
         .post(app.url("/language"))
         .form(&[("csrf_token", token.as_str()), ("lang", "xx")])
@@ -71,7 +126,10 @@ async fn malformed_requests_get_clear_error_pages(backend: Backend) {
     assert_page(r, StatusCode::BAD_REQUEST, "mal formée", "unknown language").await;
 
     // A body over the 1 MiB default.
-    let big = format!("csrf_token={token}&username=alice&password={}", "a".repeat(2 * 1024 * 1024));
+    let big = format!(
+        "csrf_token={token}&username=alice&password={}",
+        "a".repeat(2 * 1024 * 1024)
+    );
     let r = client
         .post(app.url("/login"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -79,16 +137,32 @@ async fn malformed_requests_get_clear_error_pages(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_page(r, StatusCode::PAYLOAD_TOO_LARGE, "dépasse la taille autorisée", "2 MiB body").await;
+    assert_page(
+        r,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "dépasse la taille autorisée",
+        "2 MiB body",
+    )
+    .await;
 
     nothing_written(&app).await;
 }
 
 async fn body_limit_is_configurable(backend: Backend) {
-    let app = spawn_app_with(backend, Options { server_extra: "max_body_bytes = 2048\n".into(), ..Options::default() }).await;
+    let app = spawn_app_with(
+        backend,
+        Options {
+            server_extra: "max_body_bytes = 2048\n".into(),
+            ..Options::default()
+        },
+    )
+    .await;
     let client = app.client();
     let token = app.csrf_token(&client, "/login").await;
-    let body = format!("csrf_token={token}&username=alice&password={}", "a".repeat(3000));
+    let body = format!(
+        "csrf_token={token}&username=alice&password={}",
+        "a".repeat(3000)
+    );
     let r = client
         .post(app.url("/login"))
         .header("content-type", "application/x-www-form-urlencoded")

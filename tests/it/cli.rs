@@ -41,7 +41,14 @@ fn config_with_server(dir: &Path, server_extra: &str) -> String {
 fn version_and_help_for_every_subcommand() {
     let (ok, out, _) = run(beffroi().arg("--version"));
     assert!(ok && out.starts_with("beffroi 0."), "{out}");
-    for sub in ["serve", "default-config", "check-config", "migrate", "recover-admin", "demo"] {
+    for sub in [
+        "serve",
+        "default-config",
+        "check-config",
+        "migrate",
+        "recover-admin",
+        "demo",
+    ] {
         let (ok, out, err) = run(beffroi().args([sub, "--help"]));
         assert!(ok, "{sub} --help failed: {err}");
         assert!(out.contains("Usage: beffroi"), "{sub}: {out}");
@@ -53,7 +60,10 @@ fn default_config_is_valid_once_pointed_at_a_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, text, _) = run(beffroi().arg("default-config"));
     assert!(ok);
-    let text = text.replace("#data_dir = \"/var/lib/beffroi\"", &format!("data_dir = \"{}\"", dir.path().join("data").display()));
+    let text = text.replace(
+        "#data_dir = \"/var/lib/beffroi\"",
+        &format!("data_dir = \"{}\"", dir.path().join("data").display()),
+    );
     let config = dir.path().join("beffroi.toml");
     write(&config, &text, 0o600);
     let (ok, out, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
@@ -67,10 +77,19 @@ fn bad_values_and_unknown_keys_are_named() {
     let config = dir.path().join("beffroi.toml");
     for (extra, expected) in [
         ("lsiten = 1\n", "unknown field `lsiten`"),
-        ("[session]\nidle_timeout_minutes = 0\n", "session.idle_timeout_minutes: must be at least 1"),
+        (
+            "[session]\nidle_timeout_minutes = 0\n",
+            "session.idle_timeout_minutes: must be at least 1",
+        ),
         ("[tls]\nmin_version = \"1.1\"\n", "tls.min_version"),
-        ("[security]\nrequests_per_second = -3\n", "security.requests_per_second"),
-        ("[metrics]\nbearer_token = \"hunter2\"\n", "metrics.bearer_token: secrets are never written in the config"),
+        (
+            "[security]\nrequests_per_second = -3\n",
+            "security.requests_per_second",
+        ),
+        (
+            "[metrics]\nbearer_token = \"hunter2\"\n",
+            "metrics.bearer_token: secrets are never written in the config",
+        ),
         ("[frobnicate]\nx = 1\n", "unknown field `frobnicate`"),
     ] {
         let text = if extra.starts_with('[') {
@@ -88,7 +107,10 @@ fn bad_values_and_unknown_keys_are_named() {
     }
     // Environment overrides go through the same checks.
     write(&config, &base_config(dir.path()), 0o600);
-    let (ok, _, err) = run(beffroi().args(["check-config", "--config"]).arg(&config).env("BEFFROI_SERVER__LISTEN", "nowhere"));
+    let (ok, _, err) = run(beffroi()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .env("BEFFROI_SERVER__LISTEN", "nowhere"));
     assert!(!ok && err.contains("server.listen"), "{err}");
 }
 
@@ -99,13 +121,21 @@ fn readable_config_or_key_file_is_refused() {
     write(&config, &base_config(dir.path()), 0o644);
     let (ok, _, err) = run(beffroi().args(["serve", "--config"]).arg(&config));
     assert!(!ok);
-    assert!(err.contains("beffroi.toml") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("beffroi.toml") && err.contains("chmod 600"),
+        "{err}"
+    );
 
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
     beffroi::tls::generate_self_signed(&cert, &key, vec!["localhost".into()]).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let text = format!("{}[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", base_config(dir.path()), cert.display(), key.display());
+    let text = format!(
+        "{}[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        base_config(dir.path()),
+        cert.display(),
+        key.display()
+    );
     write(&config, &text, 0o600);
     let (ok, _, err) = run(beffroi().args(["serve", "--config"]).arg(&config));
     assert!(!ok);
@@ -126,13 +156,21 @@ fn recover_admin_prints_a_one_time_password_and_migrate_reports() {
     assert!(ok && out.contains("up to date"), "{out}");
     let (ok, out, err) = run(beffroi().args(["recover-admin", "--config"]).arg(&config));
     assert!(ok, "{err}");
-    let line = out.lines().find(|l| l.starts_with("One-time password:")).expect(&out);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("One-time password:"))
+        .expect(&out);
     let password = line.trim_start_matches("One-time password:").trim();
     assert_eq!(password.replace('-', "").len(), 24);
     // The password is shown on the console only, never logged.
     assert!(!err.contains(password), "{err}");
-    let (ok, _, err) = run(beffroi().args(["recover-admin", "--username", "bad name!", "--config"]).arg(&config));
+    let (ok, _, err) = run(beffroi()
+        .args(["recover-admin", "--username", "bad name!", "--config"])
+        .arg(&config));
     assert!(!ok && err.contains("username"), "{err}");
     let db = dir.path().join("data").join("beffroi.db");
-    assert_eq!(std::fs::metadata(db).unwrap().permissions().mode() & 0o077, 0);
+    assert_eq!(
+        std::fs::metadata(db).unwrap().permissions().mode() & 0o077,
+        0
+    );
 }

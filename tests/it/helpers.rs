@@ -20,7 +20,8 @@ pub enum Backend {
 
 /// Where the test PostgreSQL server is; the test script makes sure one answers.
 pub fn pg_base_url() -> String {
-    std::env::var("BEFFROI_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("BEFFROI_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// Runs each named `async fn(Backend)` as two tests, one per backend.
@@ -48,7 +49,6 @@ macro_rules! both_backends {
 
 /// A fresh database of either kind; PostgreSQL databases are dropped when this is.
 pub struct TestDatabase {
-    pub backend: Backend,
     pub url: Option<String>,
     pg_name: Option<String>,
 }
@@ -56,9 +56,18 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub async fn create(backend: Backend) -> Self {
         match backend {
-            Backend::Sqlite => Self { backend, url: None, pg_name: None },
+            Backend::Sqlite => Self {
+                url: None,
+                pg_name: None,
+            },
             Backend::Postgres => {
-                let name = format!("beffroi_test_{}", beffroi::auth::session::random_token().unwrap().get(..16).unwrap());
+                let name = format!(
+                    "beffroi_test_{}",
+                    beffroi::auth::session::random_token()
+                        .unwrap()
+                        .get(..16)
+                        .unwrap()
+                );
                 let admin = sqlx::PgPool::connect(&format!("{}/postgres", pg_base_url()))
                     .await
                     .expect("PostgreSQL must answer on 127.0.0.1:5432 (./scripts/test starts one)");
@@ -67,7 +76,10 @@ impl TestDatabase {
                     .await
                     .unwrap();
                 admin.close().await;
-                Self { backend, url: Some(format!("{}/{name}", pg_base_url())), pg_name: Some(name) }
+                Self {
+                    url: Some(format!("{}/{name}", pg_base_url())),
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -75,15 +87,24 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Async work in Drop: a separate thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
-                if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", pg_base_url())).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&admin)
-                        .await;
+                if let Ok(admin) =
+                    sqlx::PgPool::connect(&format!("{}/postgres", pg_base_url())).await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                     admin.close().await;
                 }
             });
@@ -103,16 +124,11 @@ pub struct TestApp {
 
 /// Test config text: the given extra TOML is appended (later sections may not repeat [server]
 /// or [storage]: pass those keys through `server_extra` / `storage_extra`).
+#[derive(Default)]
 pub struct Options {
     pub server_extra: String,
     pub storage_extra: String,
     pub extra: String,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { server_extra: String::new(), storage_extra: String::new(), extra: String::new() }
-    }
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -135,7 +151,11 @@ pub fn test_config(data_dir: &std::path::Path, db: &TestDatabase, options: &Opti
 }
 
 pub fn snapshot_policy(data_dir: &std::path::Path) -> SnapshotPolicy {
-    SnapshotPolicy { dir: data_dir.join("snapshots"), pg_password: None, skip: false }
+    SnapshotPolicy {
+        dir: data_dir.join("snapshots"),
+        pg_password: None,
+        skip: false,
+    }
 }
 
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
@@ -148,7 +168,14 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     db.migrate(&snapshot_policy(&data_dir)).await.unwrap();
     let server = start(config.clone(), db).await.unwrap();
     let base = format!("https://127.0.0.1:{}", server.addr.port());
-    TestApp { server, base, config, data_dir, _dir: dir, _db: test_db }
+    TestApp {
+        server,
+        base,
+        config,
+        data_dir,
+        _dir: dir,
+        _db: test_db,
+    }
 }
 
 /// A rustls client config trusting exactly the certificate at `cert_path`.
@@ -199,26 +226,49 @@ impl TestApp {
     /// Creates the break-glass admin with a known, already-changed password.
     pub async fn create_admin(&self, username: &str, password: &str) -> i64 {
         let hasher = beffroi::auth::password::PasswordHasher::new(2).unwrap();
-        let hash = hasher.hash(&secrecy::SecretString::from(password.to_owned())).await.unwrap();
-        let id = beffroi::accounts::upsert_break_glass_admin(self.db(), username, "Alice Admin", &hash)
+        let hash = hasher
+            .hash(&secrecy::SecretString::from(password.to_owned()))
             .await
             .unwrap();
-        beffroi::accounts::set_password_hash(self.db(), id, &hash, false).await.unwrap();
+        let id =
+            beffroi::accounts::upsert_break_glass_admin(self.db(), username, "Alice Admin", &hash)
+                .await
+                .unwrap();
+        beffroi::accounts::set_password_hash(self.db(), id, &hash, false)
+            .await
+            .unwrap();
         id
     }
 
     /// The CSRF token in the page at `path`, as a browser would find it in a form.
     pub async fn csrf_token(&self, client: &reqwest::Client, path: &str) -> String {
-        let body = client.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        let body = client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         extract_csrf(&body).unwrap_or_else(|| panic!("no csrf token in {path}: {body}"))
     }
 
     /// Signs in through the form; returns the response to the POST.
-    pub async fn sign_in(&self, client: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+    pub async fn sign_in(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let token = self.csrf_token(client, "/login").await;
         client
             .post(self.url("/login"))
-            .form(&[("csrf_token", token.as_str()), ("username", username), ("password", password), ("next", "/")])
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("username", username),
+                ("password", password),
+                ("next", "/"),
+            ])
             .send()
             .await
             .unwrap()

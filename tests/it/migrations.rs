@@ -5,7 +5,10 @@ use crate::both_backends;
 use crate::helpers::{Backend, Options, TestDatabase, snapshot_policy, test_config};
 use beffroi::db::{Database, pending_migrations};
 
-both_backends!(upgrade_takes_a_snapshot_first, both_backends_end_with_the_same_tables);
+both_backends!(
+    upgrade_takes_a_snapshot_first,
+    both_backends_end_with_the_same_tables
+);
 
 async fn upgrade_takes_a_snapshot_first(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -30,12 +33,22 @@ async fn upgrade_takes_a_snapshot_first(backend: Backend) {
     assert_eq!(second.applied, vec![2]);
     let snapshot = second.snapshot.expect("no snapshot before upgrading");
     assert!(snapshot.exists(), "{}", snapshot.display());
-    assert!(snapshot.to_string_lossy().contains("pre-migration-v1-"), "{}", snapshot.display());
+    assert!(
+        snapshot.to_string_lossy().contains("pre-migration-v1-"),
+        "{}",
+        snapshot.display()
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&snapshot).unwrap().permissions().mode() & 0o077, 0);
+    assert_eq!(
+        std::fs::metadata(&snapshot).unwrap().permissions().mode() & 0o077,
+        0
+    );
     match backend {
         Backend::Sqlite => {
-            assert_eq!(snapshot.parent(), config.storage.data_dir.join("beffroi.db").parent());
+            assert_eq!(
+                snapshot.parent(),
+                config.storage.data_dir.join("beffroi.db").parent()
+            );
             // The snapshot is a working database at the old version, with the data.
             let copy = Database::connect_sqlite(&snapshot, 1).await.unwrap();
             let names: Vec<String> = beffroi::with_db!(&copy, pool => sqlx::query_scalar(

@@ -12,22 +12,79 @@ both_backends!(probes_and_metrics_report_the_truth, metrics_are_private);
 async fn probes_and_metrics_report_the_truth(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.client();
-    assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(client.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     app.sign_in(&client, "nobody", "wrong password").await;
     client.get(app.url("/nowhere")).send().await.unwrap();
 
-    let text = client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("beffroi_http_requests_total{route=\"/login\",method=\"POST\",status=\"401\"} 1"), "{text}");
-    assert!(text.contains("beffroi_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"), "{text}");
-    assert!(text.contains("beffroi_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 1"), "{text}");
-    assert!(text.contains("beffroi_sign_in_failures_total{reason=\"unknown_account\"} 1"), "{text}");
+    let text = client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            "beffroi_http_requests_total{route=\"/login\",method=\"POST\",status=\"401\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "beffroi_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "beffroi_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("beffroi_sign_in_failures_total{reason=\"unknown_account\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("beffroi_db_pool_connections "), "{text}");
 
     // A closed pool: not ready, while still alive.
     app.db().close().await;
-    assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(client.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 async fn metrics_are_private(backend: Backend) {
@@ -38,16 +95,42 @@ async fn metrics_are_private(backend: Backend) {
     let app = spawn_app_with(
         backend,
         Options {
-            extra: format!("[metrics]\nallow_from = [\"192.0.2.0/24\"]\nbearer_token_file = \"{}\"\n", token_file.display()),
+            extra: format!(
+                "[metrics]\nallow_from = [\"192.0.2.0/24\"]\nbearer_token_file = \"{}\"\n",
+                token_file.display()
+            ),
             ..Options::default()
         },
     )
     .await;
     let client = app.client();
-    assert_eq!(client.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
-    let r = client.get(app.url("/metrics")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(
+        client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = client
+        .get(app.url("/metrics"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = client.get(app.url("/metrics")).bearer_auth("s3cret-metrics-token").send().await.unwrap();
+    let r = client
+        .get(app.url("/metrics"))
+        .bearer_auth("s3cret-metrics-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("# TYPE beffroi_http_requests_total counter"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("# TYPE beffroi_http_requests_total counter")
+    );
 }

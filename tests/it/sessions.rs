@@ -24,7 +24,9 @@ async fn sign_in_then_sign_out_revokes_the_session(backend: Backend) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login");
 
-    let r = app.sign_in(&client, "Alice", "a long enough password").await;
+    let r = app
+        .sign_in(&client, "Alice", "a long enough password")
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
     let cookie = r
         .headers()
@@ -37,7 +39,12 @@ async fn sign_in_then_sign_out_revokes_the_session(backend: Backend) {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
     assert!(!cookie.contains("Domain"), "{cookie}");
-    let token = cookie.trim_start_matches("__Host-beffroi=").split(';').next().unwrap().to_owned();
+    let token = cookie
+        .trim_start_matches("__Host-beffroi=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(token.len(), 64);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
     // Only the hash of the token is stored.
@@ -50,19 +57,31 @@ async fn sign_in_then_sign_out_revokes_the_session(backend: Backend) {
     assert!(home.text().await.unwrap().contains("Alice Admin"));
 
     let csrf = app.csrf_token(&client, "/").await;
-    let r = client.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    let r = client
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 
     // The old token is worthless even if replayed by hand.
     let replay = app.client_without_origin();
-    let r = replay.get(app.url("/")).header("cookie", format!("__Host-beffroi={token}")).send().await.unwrap();
+    let r = replay
+        .get(app.url("/"))
+        .header("cookie", format!("__Host-beffroi={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 async fn one_time_password_must_be_changed_first(backend: Backend) {
     let app = spawn_app(backend).await;
-    let otp = beffroi::cli::recover_admin(&app.config, app.db(), "admin").await.unwrap();
+    let otp = beffroi::cli::recover_admin(&app.config, app.db(), "admin")
+        .await
+        .unwrap();
     let otp = secrecy::ExposeSecret::expose_secret(&otp).to_owned();
     let client = app.client();
     let r = app.sign_in(&client, "admin", &otp).await;
@@ -75,7 +94,12 @@ async fn one_time_password_must_be_changed_first(backend: Backend) {
     // Too short and mismatched: refused, nothing changed.
     let r = client
         .post(app.url("/account/password"))
-        .form(&[("csrf_token", csrf.as_str()), ("current", otp.as_str()), ("new", "short"), ("confirm", "other")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current", otp.as_str()),
+            ("new", "short"),
+            ("confirm", "other"),
+        ])
         .send()
         .await
         .unwrap();
@@ -96,12 +120,20 @@ async fn one_time_password_must_be_changed_first(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 
     // The one-time password no longer works; the new one does.
     let other = app.client();
-    assert_eq!(app.sign_in(&other, "admin", &otp).await.status(), StatusCode::UNAUTHORIZED);
-    let r = app.sign_in(&other, "admin", "correct horse battery staple").await;
+    assert_eq!(
+        app.sign_in(&other, "admin", &otp).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .sign_in(&other, "admin", "correct horse battery staple")
+        .await;
     assert_eq!(r.headers()["location"], "/");
 }
 
@@ -109,19 +141,29 @@ async fn idle_and_absolute_timeouts_end_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_admin("alice", "a long enough password").await;
     let client = app.client();
-    app.sign_in(&client, "alice", "a long enough password").await;
-    assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), StatusCode::OK);
+    app.sign_in(&client, "alice", "a long enough password")
+        .await;
+    assert_eq!(
+        client.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 
     // 31 minutes without use (idle timeout is 30): the session ends and its row goes.
-    app.exec("UPDATE sessions SET last_seen_at = last_seen_at - 1860").await;
+    app.exec("UPDATE sessions SET last_seen_at = last_seen_at - 1860")
+        .await;
     let r = client.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 
     // Active all along, but signed in more than 10 hours ago: ends too.
-    app.sign_in(&client, "alice", "a long enough password").await;
-    assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), StatusCode::OK);
-    app.exec("UPDATE sessions SET expires_at = expires_at - 36001").await;
+    app.sign_in(&client, "alice", "a long enough password")
+        .await;
+    assert_eq!(
+        client.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.exec("UPDATE sessions SET expires_at = expires_at - 36001")
+        .await;
     let r = client.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
@@ -134,24 +176,35 @@ async fn wrong_passwords_back_off_exponentially(backend: Backend) {
     for _ in 0..2 {
         let r = app.sign_in(&client, "alice", "wrong").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert!(r.text().await.unwrap().contains("Identifiant ou mot de passe incorrect"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Identifiant ou mot de passe incorrect")
+        );
     }
     // Third failure: locked for the base delay.
     let r = app.sign_in(&client, "alice", "wrong").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()["retry-after"], "2");
     // While locked, even the right password is not checked, and no session is made.
-    let r = app.sign_in(&client, "alice", "a long enough password").await;
+    let r = app
+        .sign_in(&client, "alice", "a long enough password")
+        .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
     // Next failure after the lock doubles the delay.
-    app.exec("UPDATE sign_in_backoff SET locked_until = 0").await;
+    app.exec("UPDATE sign_in_backoff SET locked_until = 0")
+        .await;
     let r = app.sign_in(&client, "alice", "wrong").await;
     assert_eq!(r.headers()["retry-after"], "4");
     // A success clears the record.
-    app.exec("UPDATE sign_in_backoff SET locked_until = 0").await;
-    let r = app.sign_in(&client, "alice", "a long enough password").await;
+    app.exec("UPDATE sign_in_backoff SET locked_until = 0")
+        .await;
+    let r = app
+        .sign_in(&client, "alice", "a long enough password")
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("SELECT COUNT(*) FROM sign_in_backoff").await, 0);
 }
@@ -161,12 +214,22 @@ async fn unknown_and_disabled_accounts_are_refused_alike(backend: Backend) {
     app.create_admin("alice", "a long enough password").await;
     app.exec("UPDATE accounts SET disabled = TRUE").await;
     let client = app.client();
-    let disabled = app.sign_in(&client, "alice", "a long enough password").await;
-    let unknown = app.sign_in(&client, "nobody", "a long enough password").await;
+    let disabled = app
+        .sign_in(&client, "alice", "a long enough password")
+        .await;
+    let unknown = app
+        .sign_in(&client, "nobody", "a long enough password")
+        .await;
     assert_eq!(disabled.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
-    let (a, b) = (disabled.text().await.unwrap(), unknown.text().await.unwrap());
-    assert!(a.contains("Identifiant ou mot de passe incorrect") && b.contains("Identifiant ou mot de passe incorrect"));
+    let (a, b) = (
+        disabled.text().await.unwrap(),
+        unknown.text().await.unwrap(),
+    );
+    assert!(
+        a.contains("Identifiant ou mot de passe incorrect")
+            && b.contains("Identifiant ou mot de passe incorrect")
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 }
 
@@ -174,14 +237,31 @@ async fn return_path_is_kept_and_open_redirects_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_admin("alice", "a long enough password").await;
     let client = app.client();
-    let r = client.get(app.url("/account/password?x=1")).send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/login?next=%2Faccount%2Fpassword%3Fx%3D1");
-    for (next, expected) in [("/account/password?x=1", "/account/password?x=1"), ("//evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil.example", "/")] {
+    let r = client
+        .get(app.url("/account/password?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Faccount%2Fpassword%3Fx%3D1"
+    );
+    for (next, expected) in [
+        ("/account/password?x=1", "/account/password?x=1"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ] {
         let c = app.client();
         let token = app.csrf_token(&c, "/login").await;
         let r = c
             .post(app.url("/login"))
-            .form(&[("csrf_token", token.as_str()), ("username", "alice"), ("password", "a long enough password"), ("next", next)])
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("username", "alice"),
+                ("password", "a long enough password"),
+                ("next", next),
+            ])
             .send()
             .await
             .unwrap();

@@ -20,16 +20,20 @@ both_backends!(
     plain_http_listener_only_redirects,
 );
 
-fn connector(app: &TestApp, versions: &[&'static rustls::SupportedProtocolVersion]) -> TlsConnector {
+fn connector(
+    app: &TestApp,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::pem::PemObject::pem_file_iter(app.cert_path()).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(beffroi::tls::crypto_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(beffroi::tls::crypto_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     TlsConnector::from(Arc::new(config))
 }
 
@@ -38,26 +42,59 @@ async fn handshake(
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(app.server.addr).await?;
-    connector(app, versions).connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await
+    connector(app, versions)
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
 }
 
 async fn tls13_is_negotiated_and_tls12_refused_by_default(backend: Backend) {
     let app = spawn_app(backend).await;
-    let stream = handshake(&app, &[&rustls::version::TLS13, &rustls::version::TLS12]).await.unwrap();
-    assert_eq!(stream.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
-    assert_eq!(stream.get_ref().1.alpn_protocol(), None, "no ALPN offered, none chosen");
-    assert!(handshake(&app, &[&rustls::version::TLS12]).await.is_err(), "TLS 1.2 accepted by default");
+    let stream = handshake(&app, &[&rustls::version::TLS13, &rustls::version::TLS12])
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert_eq!(
+        stream.get_ref().1.alpn_protocol(),
+        None,
+        "no ALPN offered, none chosen"
+    );
+    assert!(
+        handshake(&app, &[&rustls::version::TLS12]).await.is_err(),
+        "TLS 1.2 accepted by default"
+    );
 }
 
 async fn tls12_works_only_when_enabled_with_aead_suites(backend: Backend) {
-    let app = spawn_app_with(backend, Options { extra: "min_version = \"1.2\"\n".into(), ..Options::default() }).await;
+    let app = spawn_app_with(
+        backend,
+        Options {
+            extra: "min_version = \"1.2\"\n".into(),
+            ..Options::default()
+        },
+    )
+    .await;
     let stream = handshake(&app, &[&rustls::version::TLS12]).await.unwrap();
     let conn = stream.get_ref().1;
-    assert_eq!(conn.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
     let suite = format!("{:?}", conn.negotiated_cipher_suite().unwrap().suite());
-    assert!(suite.starts_with("TLS_ECDHE_") && (suite.contains("GCM") || suite.contains("CHACHA20_POLY1305")), "{suite}");
-    let stream = handshake(&app, &[&rustls::version::TLS13, &rustls::version::TLS12]).await.unwrap();
-    assert_eq!(stream.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+    assert!(
+        suite.starts_with("TLS_ECDHE_")
+            && (suite.contains("GCM") || suite.contains("CHACHA20_POLY1305")),
+        "{suite}"
+    );
+    let stream = handshake(&app, &[&rustls::version::TLS13, &rustls::version::TLS12])
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
 }
 
 /// A minimal TLS 1.1 ClientHello (no supported_versions extension), byte by byte.
@@ -69,17 +106,33 @@ fn tls11_client_hello() -> Vec<u8> {
     body.extend_from_slice(&[0x01, 0x00]); // null compression
     let mut handshake = vec![0x01, 0x00, 0x00, u8::try_from(body.len()).unwrap()];
     handshake.extend(body);
-    let mut record = vec![0x16, 0x03, 0x01, 0x00, u8::try_from(handshake.len()).unwrap()];
+    let mut record = vec![
+        0x16,
+        0x03,
+        0x01,
+        0x00,
+        u8::try_from(handshake.len()).unwrap(),
+    ];
     record.extend(handshake);
     record
 }
 
 async fn tls11_client_hello_is_refused(backend: Backend) {
-    let app = spawn_app_with(backend, Options { extra: "min_version = \"1.2\"\n".into(), ..Options::default() }).await;
+    let app = spawn_app_with(
+        backend,
+        Options {
+            extra: "min_version = \"1.2\"\n".into(),
+            ..Options::default()
+        },
+    )
+    .await;
     let mut tcp = TcpStream::connect(app.server.addr).await.unwrap();
     tcp.write_all(&tls11_client_hello()).await.unwrap();
     let mut answer = [0u8; 7];
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut answer)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
     // An alert record (never a ServerHello), fatal, protocol_version (70) or handshake_failure (40).
     assert_eq!(answer[0], 0x15, "expected an alert, got {answer:?}");
     assert_eq!(answer[5], 0x02, "expected a fatal alert, got {answer:?}");
@@ -97,7 +150,15 @@ async fn certificate_is_reloaded_without_restart(backend: Backend) {
     assert_eq!(served_fingerprint(&open), old);
     // A client that keeps its connection across the reload.
     let client = app.client();
-    assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // Renew: new files written beside and renamed over, as certbot and friends do.
     let staging = app.data_dir.join("staging");
@@ -125,7 +186,9 @@ async fn certificate_is_reloaded_without_restart(backend: Backend) {
     assert_eq!(served_fingerprint(&fresh), new);
     // The connection opened before still works: nothing was dropped.
     let mut open = open;
-    open.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await.unwrap();
+    open.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut response = String::new();
     open.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -139,20 +202,30 @@ async fn certificate_is_reloaded_without_restart(backend: Backend) {
 async fn plain_http_listener_only_redirects(backend: Backend) {
     let app = spawn_app_with(
         backend,
-        Options { server_extra: "http_redirect_listen = \"127.0.0.1:0\"\n".into(), ..Options::default() },
+        Options {
+            server_extra: "http_redirect_listen = \"127.0.0.1:0\"\n".into(),
+            ..Options::default()
+        },
     )
     .await;
     let port = app.server.redirect_addr.unwrap().port();
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    tcp.write_all(b"GET /login?next=%2F HTTP/1.1\r\nHost: intranet.example:80\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    tcp.write_all(
+        b"GET /login?next=%2F HTTP/1.1\r\nHost: intranet.example:80\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut response = String::new();
     tcp.read_to_string(&mut response).await.unwrap();
     let lower = response.to_lowercase();
     assert!(response.starts_with("HTTP/1.1 308"), "{response}");
     let https_port = app.server.addr.port();
-    assert!(lower.contains(&format!("location: https://intranet.example:{https_port}/login?next=%2f")), "{response}");
+    assert!(
+        lower.contains(&format!(
+            "location: https://intranet.example:{https_port}/login?next=%2f"
+        )),
+        "{response}"
+    );
     assert!(lower.contains("strict-transport-security"), "{response}");
     assert!(!lower.contains("set-cookie"), "{response}");
 }

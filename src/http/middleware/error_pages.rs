@@ -27,7 +27,12 @@ pub struct ErrorPage {
 }
 
 /// Headers of the bare error response worth keeping on the page.
-const KEPT_HEADERS: &[HeaderName] = &[header::RETRY_AFTER, header::ALLOW, header::SET_COOKIE, header::WWW_AUTHENTICATE];
+const KEPT_HEADERS: &[HeaderName] = &[
+    header::RETRY_AFTER,
+    header::ALLOW,
+    header::SET_COOKIE,
+    header::WWW_AUTHENTICATE,
+];
 
 fn default_message(status: StatusCode) -> &'static str {
     match status.as_u16() {
@@ -47,10 +52,18 @@ fn status_title(lang: Lang, status: StatusCode) -> String {
     let id = format!("error-status-{}", status.as_u16());
     let title = lang.t(&id);
     // Fluent answers with the id itself when a message is missing.
-    if title == id { lang.t("error-status-other") } else { title }
+    if title == id {
+        lang.t("error-status-other")
+    } else {
+        title
+    }
 }
 
-pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn render_error_pages(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let request_headers: HeaderMap = request.headers().clone();
     let path = request.uri().path().to_owned();
     let is_head = request.method() == axum::http::Method::HEAD;
@@ -59,8 +72,14 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
     if status.as_u16() < 400 || response.extensions().get::<HtmlPage>().is_some() {
         return response;
     }
-    let session = response.extensions().get::<MaybeSession>().and_then(|m| m.0.clone());
-    let csrf = response.extensions().get::<CsrfToken>().map(|t| t.0.clone());
+    let session = response
+        .extensions()
+        .get::<MaybeSession>()
+        .and_then(|m| m.0.clone());
+    let csrf = response
+        .extensions()
+        .get::<CsrfToken>()
+        .map(|t| t.0.clone());
     let message_id = response
         .extensions()
         .get::<ErrorInfo>()

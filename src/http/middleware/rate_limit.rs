@@ -58,7 +58,11 @@ impl RateLimiters {
 /// Paths whose POST is a sign-in attempt.
 const SIGN_IN_PATHS: &[&str] = &["/login"];
 
-pub async fn limit_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let ip = request
         .extensions()
         .get::<ClientIp>()

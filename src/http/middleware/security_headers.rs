@@ -13,14 +13,20 @@ pub fn security_headers() -> [(HeaderName, &'static str); 7] {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         // Two years, as DESIGN.md asks; subdomains included because an intranet host has no
         // business serving plain HTTP below it.
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
         (
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
         ),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
         (header::X_FRAME_OPTIONS, "DENY"),
     ]
 }

@@ -32,10 +32,20 @@ fn is_token(v: &str) -> bool {
     v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-pub async fn load_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn load_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let cookie = cookies::get(request.headers(), SESSION_COOKIE);
     let session = match &cookie {
-        Some(token) => match session::load(&state.db, &SecretString::from(token.clone()), state.timeouts).await {
+        Some(token) => match session::load(
+            &state.db,
+            &SecretString::from(token.clone()),
+            state.timeouts,
+        )
+        .await
+        {
             Ok(found) => found.map(Arc::new),
             Err(e) => return AppError::from(e).into_response(),
         },
@@ -87,4 +97,3 @@ pub async fn load_session(State(state): State<AppState>, mut request: Request, n
     response.extensions_mut().insert(token);
     response
 }
-
