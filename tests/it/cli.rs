@@ -174,3 +174,143 @@ fn recover_admin_prints_a_one_time_password_and_migrate_reports() {
         0
     );
 }
+
+/// `serve` end to end as systemd runs it: JSON logs on stderr, SIGHUP reloads the certificate
+/// (the periodic check is set to an hour, so only the signal can have done it), and neither the
+/// password typed nor the session token ever reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reloads_on_sighup_and_never_logs_secrets() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::Arc;
+
+    beffroi::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("beffroi.toml");
+    let text = format!(
+        "{}[tls]\nreload_check_secs = 3600\n[log]\nformat = \"json\"\n",
+        base_config(dir.path())
+    );
+    write(&config, &text, 0o600);
+    let mut child = beffroi()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("serve did not start");
+        let json: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        log.push(line);
+        if json["message"] == "listening" {
+            break json["addr"]
+                .as_str()
+                .unwrap()
+                .parse::<std::net::SocketAddr>()
+                .unwrap();
+        }
+    };
+    let data = dir.path().join("data");
+    let cert = data.join("tls").join("cert.pem");
+    let tls = crate::helpers::client_tls(&cert);
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{}", addr.port());
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::helpers::extract_csrf(&page).unwrap();
+    let secret_password = "Tr0ub4dor-secret-password";
+    let r = client
+        .post(format!("{base}/login"))
+        .header("origin", &base)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "admin"),
+            ("password", secret_password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Renew the certificate on disk, then signal.
+    let fingerprint_of = |path: &Path| {
+        let der = <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::from_pem_file(path).unwrap();
+        beffroi::tls::fingerprint(&der)
+    };
+    let old = fingerprint_of(&cert);
+    let staging = dir.path().join("staging");
+    beffroi::tls::generate_self_signed(
+        &staging.join("cert.pem"),
+        &staging.join("key.pem"),
+        vec!["127.0.0.1".into()],
+    )
+    .unwrap();
+    std::fs::rename(staging.join("key.pem"), data.join("tls").join("key.pem")).unwrap();
+    std::fs::rename(staging.join("cert.pem"), &cert).unwrap();
+    let new = fingerprint_of(&cert);
+    assert_ne!(old, new);
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut served = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(crate::helpers::client_tls(&cert)));
+        if let Ok(stream) = connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+                tcp,
+            )
+            .await
+        {
+            served = beffroi::tls::fingerprint(&stream.get_ref().1.peer_certificates().unwrap()[0]);
+            if served == new {
+                break;
+            }
+        }
+    }
+    assert_eq!(served, new, "SIGHUP did not reload the certificate");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "serve did not stop cleanly on SIGTERM: {exit}"
+    );
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(log.contains("\"event\":\"sign_in_failure\""), "{log}");
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+    assert!(!log.contains(secret_password), "password in the log");
+    assert!(!log.contains(&token), "CSRF token in the log");
+}

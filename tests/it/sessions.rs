@@ -12,7 +12,42 @@ both_backends!(
     wrong_passwords_back_off_exponentially,
     unknown_and_disabled_accounts_are_refused_alike,
     return_path_is_kept_and_open_redirects_refused,
+    weaker_password_hash_is_upgraded_at_sign_in,
 );
+
+async fn weaker_password_hash_is_upgraded_at_sign_in(backend: Backend) {
+    use argon2::PasswordHasher as _;
+    let app = spawn_app(backend).await;
+    let id = app.create_admin("alice", "a long enough password").await;
+    // A hash made with older, weaker parameters (19 MiB, t=2, p=1).
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19 * 1024, 2, 1, None).unwrap(),
+    )
+    .hash_password_with_salt(b"a long enough password", b"0123456789abcdef")
+    .unwrap()
+    .to_string();
+    beffroi::accounts::set_password_hash(app.db(), id, &weak, false)
+        .await
+        .unwrap();
+    let r = app
+        .sign_in(&app.client(), "alice", "a long enough password")
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let stored: String = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT password_hash FROM accounts").fetch_one(pool).await.unwrap());
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"),
+        "{stored}"
+    );
+    assert_eq!(
+        app.sign_in(&app.client(), "alice", "a long enough password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
 
 async fn sign_in_then_sign_out_revokes_the_session(backend: Backend) {
     let app = spawn_app(backend).await;
