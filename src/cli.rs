@@ -59,12 +59,25 @@ pub enum Command {
     },
 }
 
+/// Prints a line to stdout, ignoring a closed pipe (`beffroi check-config | head -1`) instead
+/// of panicking as `println!` would.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     if let Command::DefaultConfig = cli.command {
-        print!("{DEFAULT_CONFIG}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(DEFAULT_CONFIG.as_bytes());
         return ExitCode::SUCCESS;
     }
+    // Before any TLS use, including the database driver's.
+    crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,12 +123,12 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 server::snapshot_policy(&config, no_snapshot).map_err(|e| e.to_string())?;
             let report = db.migrate(&policy).await.map_err(|e| e.to_string())?;
             if let Some(snapshot) = report.snapshot {
-                println!("Snapshot of the previous database: {}", snapshot.display());
+                say!("Snapshot of the previous database: {}", snapshot.display());
             }
             if report.applied.is_empty() {
-                println!("Database schema is up to date.");
+                say!("Database schema is up to date.");
             } else {
-                println!("Applied migrations: {:?}", report.applied);
+                say!("Applied migrations: {:?}", report.applied);
             }
             Ok(())
         }
@@ -129,13 +142,13 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             let policy = server::snapshot_policy(&config, false).map_err(|e| e.to_string())?;
             db.migrate(&policy).await.map_err(|e| e.to_string())?;
             let password = recover_admin(&config, &db, &username).await?;
-            println!("Local administrator: {username}");
-            println!("One-time password:   {}", password.expose_secret());
-            println!(
+            say!("Local administrator: {username}");
+            say!("One-time password:   {}", password.expose_secret());
+            say!(
                 "It must be changed at first sign-in. Every previous session of this account has ended."
             );
             if !config.local_sign_in.enabled {
-                println!("Warning: local_sign_in.enabled is false; enable it to use this account.");
+                say!("Warning: local_sign_in.enabled is false; enable it to use this account.");
             }
             Ok(())
         }
@@ -172,20 +185,20 @@ pub async fn recover_admin(
 
 async fn check_config(path: &Path) -> Result<(), String> {
     let config = load_config(path)?;
-    println!("ok   {} parses and every value is valid", path.display());
+    say!("ok   {} parses and every value is valid", path.display());
     server::check_file_modes(path, &config).map_err(|e| e.to_string())?;
-    println!("ok   configuration and secret files are readable by their owner only");
+    say!("ok   configuration and secret files are readable by their owner only");
     let cert = config.tls_cert_path();
     if cert.exists() {
         let store = crate::tls::CertStore::load(cert.clone(), config.tls_key_path())
             .map_err(|e| e.to_string())?;
-        println!(
+        say!(
             "ok   TLS certificate {} loads (SHA-256 {})",
             cert.display(),
             store.fingerprint()
         );
     } else if config.tls_is_self_managed() {
-        println!(
+        say!(
             "note no certificate yet: a self-signed one will be generated at {}",
             cert.display()
         );
@@ -194,7 +207,7 @@ async fn check_config(path: &Path) -> Result<(), String> {
     }
     if let Some(token) = config.metrics_token().map_err(|e| e.to_string())? {
         let _ = token;
-        println!("ok   metrics bearer token file is readable");
+        say!("ok   metrics bearer token file is readable");
     }
     let db = Database::connect(&config)
         .await
@@ -203,7 +216,7 @@ async fn check_config(path: &Path) -> Result<(), String> {
         return Err("database: does not answer".into());
     }
     let pending = pending_migrations(&db).await.map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "ok   database {:?} answers; pending migrations: {pending:?}",
         config.database_target()
     );

@@ -45,18 +45,18 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     let password = crate::cli::recover_admin(&config, &db, "admin").await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
-    println!();
-    println!("Beffroi demo is running.");
-    println!("  URL:                     https://{}/", running.addr);
-    println!(
+    crate::say!();
+    crate::say!("Beffroi demo is running.");
+    crate::say!("  URL:                     https://{}/", running.addr);
+    crate::say!(
         "  Certificate SHA-256:     {}",
         running.certificates.fingerprint()
     );
-    println!("  Administrator login:     admin");
-    println!("  One-time password:       {}", password.expose_secret());
-    println!("  Data directory:          {}", data_dir.display());
-    println!("Stop with Ctrl-C.");
-    println!();
+    crate::say!("  Administrator login:     admin");
+    crate::say!("  One-time password:       {}", password.expose_secret());
+    crate::say!("  Data directory:          {}", data_dir.display());
+    crate::say!("Stop with Ctrl-C.");
+    crate::say!();
     server::wait_for_stop_signal().await;
     running.shutdown().await;
     Ok(())

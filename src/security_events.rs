@@ -1,5 +1,6 @@
 //! The one place where security-relevant events are reported: sign-in, sign-in failure (with its
-//! reason), sign-out, session revocation and rate-limit trips. Today each event is a structured
+//! reason), sign-out, password change,
+//! break-glass reset and rate-limit trips. Today each event is a structured
 //! `tracing` record on the `security` target and a metrics counter; the audit log appends here
 //! too, so a new kind of event is added here and nowhere else.
 //!
@@ -46,6 +47,11 @@ pub fn signed_out(account_id: i64, client_ip: &str) {
 pub fn password_changed(account_id: i64, client_ip: &str, other_sessions_ended: u64) {
     tracing::info!(target: "security", event = "password_change", account_id, client_ip,
         other_sessions_ended, "password changed");
+}
+
+pub fn password_change_refused(account_id: i64, client_ip: &str) {
+    tracing::warn!(target: "security", event = "password_change_failure", account_id, client_ip,
+        "password change refused: wrong current password");
 }
 
 pub fn break_glass_reset(account_id: i64, login: &str) {

@@ -129,6 +129,15 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     ))];
     tasks.push(certificates.spawn_reloader(reload_every));
     tasks.push(tokio::spawn(housekeeping(state.clone())));
+    // Compute the decoy hash now, so the first sign-in with an unknown login does not take
+    // visibly longer than the others.
+    let warm = state.clone();
+    tokio::spawn(async move {
+        let _ = warm
+            .hasher
+            .verify(&secrecy::SecretString::from(String::new()), None)
+            .await;
+    });
 
     let mut redirect_addr = None;
     if let Some(redirect_listen) = redirect_listen {

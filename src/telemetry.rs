@@ -20,6 +20,11 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_env("BEFFROI_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Security events are kept whatever the level: they are what an investigation needs.
+    let filter = match "security=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

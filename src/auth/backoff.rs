@@ -62,13 +62,19 @@ pub async fn record_failure(
 ) -> Result<u64, DbError> {
     let key = key(login);
     let now = now();
+    // Failures older than twice the longest delay are forgiven: otherwise one attempt every
+    // few minutes would keep an account locked for ever.
+    let forget_before =
+        now.saturating_sub(i64::try_from(policy.max_secs.saturating_mul(2)).unwrap_or(i64::MAX));
     let failures: i64 = with_db!(db, pool => sqlx::query_scalar(
         "INSERT INTO sign_in_backoff (login, failures, last_failure_at, locked_until) \
          VALUES ($1, 1, $2, 0) \
-         ON CONFLICT (login) DO UPDATE SET failures = sign_in_backoff.failures + 1, \
+         ON CONFLICT (login) DO UPDATE SET \
+             failures = CASE WHEN sign_in_backoff.last_failure_at < $3 THEN 1 \
+                             ELSE sign_in_backoff.failures + 1 END, \
              last_failure_at = excluded.last_failure_at \
          RETURNING failures"
-    ).bind(&key).bind(now).fetch_one(pool).await?);
+    ).bind(&key).bind(now).bind(forget_before).fetch_one(pool).await?);
     let delay = policy.delay_after(u32::try_from(failures).unwrap_or(u32::MAX));
     if delay > 0 {
         let until = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));

@@ -322,6 +322,7 @@ async fn password_submit(
     if current.expose_secret().len() > MAX_PASSWORD_BYTES
         || !state.hasher.verify(&current, Some(stored)).await?.matches
     {
+        security_events::password_change_refused(user.account.id, &ip.to_string());
         errors.push(lang.t("password-error-current"));
     }
     if !errors.is_empty() {

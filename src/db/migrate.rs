@@ -80,6 +80,16 @@ pub(super) async fn run(
     up_to: Option<i64>,
 ) -> Result<MigrationReport, DbError> {
     let applied = applied_versions(db).await?;
+    // A database migrated by a newer release must not be used by an older binary: the schema
+    // would not be the one this code expects. Restore the pre-migration snapshot instead.
+    let known: Vec<i64> = migrator(db).iter().map(|m| m.version).collect();
+    if let Some(unknown) = applied.iter().find(|v| !known.contains(v)) {
+        return Err(DbError::Snapshot(format!(
+            "the database is at schema version {unknown}, newer than this binary knows ({}); \
+             run the newer release, or restore the snapshot taken before that migration",
+            known.last().copied().unwrap_or(0)
+        )));
+    }
     let pending: Vec<i64> = pending_migrations(db)
         .await?
         .into_iter()
@@ -133,9 +143,7 @@ async fn snapshot(
             Ok(target)
         }
         Database::Postgres(pool) => {
-            std::fs::create_dir_all(&policy.dir).map_err(|e| {
-                DbError::Snapshot(format!("cannot create {}: {e}", policy.dir.display()))
-            })?;
+            super::create_private_dir(&policy.dir)?;
             let options = pool.connect_options();
             let target = policy.dir.join(format!(
                 "postgres.pre-migration-v{from_version}-{stamp}.dump"

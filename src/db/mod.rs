@@ -150,6 +150,16 @@ impl Database {
     }
 }
 
+/// Creates a directory (and its parents) readable by the service user only, whatever the umask.
+pub fn create_private_dir(dir: &Path) -> Result<(), DbError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| DbError::Snapshot(format!("cannot create {}: {e}", dir.display())))
+}
+
 /// The SQLite file holds session hashes and password hashes: owner only.
 fn restrict_file_mode(path: &Path) {
     use std::os::unix::fs::PermissionsExt;

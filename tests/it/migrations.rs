@@ -64,6 +64,17 @@ async fn upgrade_takes_a_snapshot_first(backend: Backend) {
     // Up to date: nothing applied, no snapshot.
     let third = db.migrate(&policy).await.unwrap();
     assert!(third.applied.is_empty() && third.snapshot.is_none());
+
+    // A database migrated by a newer release is refused rather than used with the wrong schema.
+    beffroi::with_db!(&db, pool => sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, $1, 0)"
+    ).bind(vec![0u8; 48]).execute(pool).await.map(|_| ()).unwrap());
+    let err = db.migrate(&policy).await.unwrap_err().to_string();
+    assert!(
+        err.contains("schema version 9999, newer than this binary"),
+        "{err}"
+    );
 }
 
 async fn table_columns(db: &Database) -> Vec<(String, String)> {

@@ -242,6 +242,20 @@ async fn wrong_passwords_back_off_exponentially(backend: Backend) {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("SELECT COUNT(*) FROM sign_in_backoff").await, 0);
+
+    // Old failures are forgiven: two days later, one failure does not lock.
+    let client = app.client();
+    for _ in 0..3 {
+        app.exec("UPDATE sign_in_backoff SET locked_until = 0")
+            .await;
+        app.sign_in(&client, "alice", "wrong").await;
+    }
+    app.exec(
+        "UPDATE sign_in_backoff SET locked_until = 0, last_failure_at = last_failure_at - 172800",
+    )
+    .await;
+    let r = app.sign_in(&client, "alice", "wrong").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn unknown_and_disabled_accounts_are_refused_alike(backend: Backend) {

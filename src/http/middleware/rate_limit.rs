@@ -55,6 +55,18 @@ impl RateLimiters {
     }
 }
 
+/// The key an address is limited under: IPv4 addresses alone, IPv6 addresses by their /64,
+/// since one client usually holds a whole /64 and could otherwise rotate through it.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
 /// Paths whose POST is a sign-in attempt.
 const SIGN_IN_PATHS: &[&str] = &["/login"];
 
@@ -68,12 +80,14 @@ pub async fn limit_requests(
         .get::<ClientIp>()
         .map(|c| c.0)
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let mut verdict = RateLimiters::check(&state.limiters.general, &ip).map_err(|s| ("general", s));
+    let key = limit_key(ip);
+    let mut verdict =
+        RateLimiters::check(&state.limiters.general, &key).map_err(|s| ("general", s));
     if verdict.is_ok()
         && request.method() == Method::POST
         && SIGN_IN_PATHS.contains(&request.uri().path())
     {
-        verdict = RateLimiters::check(&state.limiters.sign_in, &ip).map_err(|s| ("sign_in", s));
+        verdict = RateLimiters::check(&state.limiters.sign_in, &key).map_err(|s| ("sign_in", s));
     }
     match verdict {
         Ok(()) => next.run(request).await,
@@ -82,5 +96,21 @@ pub async fn limit_requests(
             security_events::rate_limited(&state.metrics, scope, &ip.to_string(), retry_after_secs);
             AppError::TooManyRequests { retry_after_secs }.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key(c));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(limit_key(v4), v4);
     }
 }
