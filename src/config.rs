@@ -54,6 +54,8 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub local_sign_in: LocalSignInConfig,
+    /// Single sign-on; absent means agents cannot sign in (only the break-glass account can).
+    pub oidc: Option<OidcConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
@@ -213,6 +215,169 @@ impl Default for LocalSignInConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL, exactly as its discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    /// File holding the client secret (never the secret itself).
+    pub client_secret_file: PathBuf,
+    /// Label of the sign-in button, e.g. "ProConnect" or "Compte de l'agence".
+    #[serde(default = "default_provider_name")]
+    pub provider_name: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Defaults to `<server.public_url>/auth/oidc/callback`.
+    pub redirect_url: Option<String>,
+    /// Signature algorithms accepted on ID and logout tokens.
+    #[serde(default = "default_algorithms")]
+    pub allowed_algorithms: Vec<String>,
+    /// Claim carrying the agent's groups (a list of strings, or one string).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Groups whose members get each role; every signed-in agent has the `agent` role.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    #[serde(default)]
+    pub editor_groups: Vec<String>,
+    #[serde(default)]
+    pub auditor_groups: Vec<String>,
+    /// When not empty, only e-mail addresses in these domains may sign in.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Requested authentication context (e.g. "eidas1"); the ID token's `acr` must be one of them.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// Read claims from the UserInfo endpoint too (its `sub` must match the ID token's).
+    #[serde(default = "default_true")]
+    pub use_userinfo: bool,
+    /// Seconds allowed to each request to the provider.
+    #[serde(default = "default_oidc_timeout")]
+    pub http_timeout_secs: u64,
+    /// Least seconds between two JWKS fetches caused by a token naming an unknown key (a key
+    /// rotation at the provider); bounds what forged tokens can make us fetch.
+    #[serde(default = "default_jwks_refetch")]
+    pub jwks_refetch_min_secs: u64,
+}
+
+fn default_jwks_refetch() -> u64 {
+    10
+}
+
+fn default_provider_name() -> String {
+    "SSO".into()
+}
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+fn default_algorithms() -> Vec<String> {
+    ["RS256", "ES256", "PS256", "EdDSA"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_oidc_timeout() -> u64 {
+    10
+}
+
+impl OidcConfig {
+    pub fn client_secret(&self) -> Result<SecretString, ConfigError> {
+        read_secret_file("oidc.client_secret_file", &self.client_secret_file)
+    }
+
+    fn validate(&self, public_url: Option<&str>) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| invalid("oidc.issuer", format!("not a URL: {e}")))?;
+        let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && loopback) {
+            return Err(invalid("oidc.issuer", "must be an https:// URL"));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(invalid("oidc.client_id", "must not be empty"));
+        }
+        if !self.client_secret_file.is_absolute() {
+            return Err(invalid(
+                "oidc.client_secret_file",
+                "expected an absolute path to a file; secrets are never written in the config itself",
+            ));
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return Err(invalid("oidc.scopes", "must include \"openid\""));
+        }
+        if self.allowed_algorithms.is_empty() {
+            return Err(invalid(
+                "oidc.allowed_algorithms",
+                "must name at least one algorithm",
+            ));
+        }
+        for alg in &self.allowed_algorithms {
+            if crate::auth::oidc::jwt::Algorithm::parse(alg).is_none() {
+                return Err(invalid(
+                    "oidc.allowed_algorithms",
+                    format!(
+                        "{alg} is not accepted (only RS256/384/512, PS256/384/512, ES256/384, EdDSA; never none or HS*)"
+                    ),
+                ));
+            }
+        }
+        match (&self.redirect_url, public_url) {
+            (Some(url), _) => {
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| invalid("oidc.redirect_url", format!("not a URL: {e}")))?;
+                if parsed.scheme() != "https" || parsed.path() != "/auth/oidc/callback" {
+                    return Err(invalid(
+                        "oidc.redirect_url",
+                        "must be https://<this host>/auth/oidc/callback",
+                    ));
+                }
+            }
+            (None, Some(_)) => {}
+            (None, None) => {
+                return Err(invalid(
+                    "oidc.redirect_url",
+                    "set server.public_url (or oidc.redirect_url) so the provider knows where to send agents back",
+                ));
+            }
+        }
+        if self.jwks_refetch_min_secs == 0 || self.jwks_refetch_min_secs > 3600 {
+            return Err(invalid(
+                "oidc.jwks_refetch_min_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.http_timeout_secs == 0 || self.http_timeout_secs > 60 {
+            return Err(invalid(
+                "oidc.http_timeout_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        for domain in &self.allowed_email_domains {
+            if domain.is_empty() || domain.contains('@') {
+                return Err(invalid(
+                    "oidc.allowed_email_domains",
+                    format!("{domain:?} is not a domain name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the provider sends agents back.
+    pub fn redirect_url(&self, public_url: Option<&str>) -> String {
+        match (&self.redirect_url, public_url) {
+            (Some(url), _) => url.clone(),
+            (None, Some(public)) => format!("{}/auth/oidc/callback", public.trim_end_matches('/')),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Client addresses allowed to read `/metrics` without a token.
@@ -267,6 +432,7 @@ const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
     ),
     ("metrics.bearer_token", "metrics.bearer_token_file"),
     ("tls.key", "tls.key_file"),
+    ("oidc.client_secret", "oidc.client_secret_file"),
 ];
 
 /// Which database the URL points at.
@@ -444,6 +610,9 @@ impl Config {
                 "backoff_base_secs must be at least 1 and not exceed backoff_max_secs",
             ));
         }
+        if let Some(oidc) = &self.oidc {
+            oidc.validate(self.server.public_url.as_deref())?;
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("not a valid filter: {e}")))?;
         Ok(())
@@ -485,6 +654,9 @@ impl Config {
         }
         if let Some(p) = &self.metrics.bearer_token_file {
             files.push(("metrics.bearer_token_file", p.clone()));
+        }
+        if let Some(oidc) = &self.oidc {
+            files.push(("oidc.client_secret_file", oidc.client_secret_file.clone()));
         }
         files
     }
@@ -629,6 +801,7 @@ pub fn known_sections() -> BTreeSet<&'static str> {
         "session",
         "security",
         "local_sign_in",
+        "oidc",
         "metrics",
         "log",
     ]

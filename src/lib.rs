@@ -56,6 +56,8 @@ pub struct AppInner {
     pub backoff: BackoffPolicy,
     /// `server.public_url` reduced to its origin, for the CSRF Origin check.
     pub public_origin: Option<String>,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<auth::oidc::OidcProvider>>,
 }
 
 #[derive(Clone)]
@@ -91,7 +93,15 @@ impl AppState {
             .as_deref()
             .and_then(|u| url::Url::parse(u).ok())
             .map(|u| u.origin().ascii_serialization());
+        let oidc = match &config.oidc {
+            Some(c) => Some(Arc::new(auth::oidc::OidcProvider::new(
+                c.clone(),
+                config.server.public_url.as_deref(),
+            )?)),
+            None => None,
+        };
         Ok(Self(Arc::new(AppInner {
+            oidc,
             limiters: rate_limit::RateLimiters::new(&config.security),
             backoff: BackoffPolicy::from(&config.security),
             metrics: Metrics::default(),

@@ -69,6 +69,7 @@ pub fn table() -> RouteTable {
         .get("/healthz", crate::ops::healthz)
         .get("/readyz", crate::ops::readyz)
         .get("/metrics", crate::http::metrics::metrics_page);
+    let table = crate::auth::oidc::routes::routes(table);
     crate::auth::local::routes(table)
 }
 

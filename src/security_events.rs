@@ -11,6 +11,8 @@ use crate::http::metrics::Metrics;
 /// Why a sign-in was refused; stable strings, used as metric labels and log fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInFailure {
+    /// Single sign-on refused; the code says which check failed (see `auth::oidc`).
+    Sso(&'static str),
     UnknownAccount,
     WrongPassword,
     AccountDisabled,
@@ -26,18 +28,52 @@ impl SignInFailure {
             Self::AccountDisabled => "account_disabled",
             Self::LockedOut => "locked_out",
             Self::LocalSignInDisabled => "local_sign_in_disabled",
+            Self::Sso(code) => code,
         }
     }
 }
 
 pub fn signed_in(account_id: i64, login: &str, client_ip: &str) {
-    tracing::info!(target: "security", event = "sign_in", account_id, login, client_ip, "signed in");
+    tracing::info!(target: "security", event = "sign_in", method = "password", account_id, login,
+        client_ip, "signed in");
 }
 
 pub fn sign_in_failed(metrics: &Metrics, login: &str, client_ip: &str, reason: SignInFailure) {
     metrics.count_sign_in_failure(reason.as_str());
-    tracing::warn!(target: "security", event = "sign_in_failure", login, client_ip,
+    let method = if matches!(reason, SignInFailure::Sso(_)) {
+        "sso"
+    } else {
+        "password"
+    };
+    tracing::warn!(target: "security", event = "sign_in_failure", method, login, client_ip,
         reason = reason.as_str(), "sign-in refused");
+}
+
+pub fn sso_signed_in(
+    account_id: i64,
+    issuer: &str,
+    subject: &str,
+    client_ip: &str,
+    groups: &[String],
+) {
+    let groups = groups.join(",");
+    tracing::info!(target: "security", event = "sign_in", method = "sso", account_id, issuer,
+        subject, client_ip, groups, "signed in through the identity provider");
+}
+
+pub fn backchannel_logout(
+    client_ip: &str,
+    sid: Option<&str>,
+    sub: Option<&str>,
+    sessions_ended: u64,
+) {
+    tracing::info!(target: "security", event = "backchannel_logout", client_ip, sid, sub,
+        sessions_ended, "identity provider ended sessions");
+}
+
+pub fn backchannel_logout_refused(client_ip: &str, reason: &str, detail: &str) {
+    tracing::warn!(target: "security", event = "backchannel_logout_failure", client_ip, reason,
+        detail, "back-channel logout refused");
 }
 
 pub fn signed_out(account_id: i64, client_ip: &str) {

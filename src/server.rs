@@ -248,6 +248,9 @@ async fn housekeeping(state: AppState) {
     loop {
         ticker.tick().await;
         state.limiters.shrink();
+        if let Err(e) = crate::auth::oidc::store::purge_expired(&state.db).await {
+            tracing::warn!(error = %e, "purge of pending sign-ins failed");
+        }
         match crate::auth::session::purge_expired(&state.db, state.timeouts).await {
             Ok(n) if n > 0 => tracing::debug!(sessions = n, "expired sessions purged"),
             Ok(_) => {}

@@ -29,6 +29,7 @@ use crate::security_events::{self, SignInFailure};
 pub fn routes(table: RouteTable) -> RouteTable {
     table
         .get("/login", login_page)
+        .get("/login/local", local_login_page)
         .post("/login", login_submit)
         .post("/logout", logout)
         .get(PASSWORD_PAGE, password_page)
@@ -40,6 +41,10 @@ pub fn routes(table: RouteTable) -> RouteTable {
 #[template(path = "login.html")]
 struct LoginPage {
     shell: Shell,
+    /// The single sign-on button: (label, start URL).
+    sso: Option<(String, String)>,
+    /// Whether the password form is shown on this page.
+    show_local_form: bool,
     enabled: bool,
     error: Option<String>,
     username: String,
@@ -51,10 +56,40 @@ struct LoginQuery {
     next: Option<String>,
 }
 
+fn sso_button(state: &AppState, lang: Lang, next: &str) -> Option<(String, String)> {
+    state.oidc.as_ref().map(|p| {
+        let label = lang.t_args("login-sso", &[("provider", p.config.provider_name.clone())]);
+        let href = format!(
+            "/auth/oidc/start?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        (label, href)
+    })
+}
+
+/// `/login`: the single sign-on button when configured; the password form only when it is not
+/// (agents never see the break-glass form; administrators know `/login/local`).
 async fn login_page(
     State(state): State<AppState>,
     ctx: PageContext,
     Query(query): Query<LoginQuery>,
+) -> Result<Response, AppError> {
+    show_login(state, ctx, query, false).await
+}
+
+async fn local_login_page(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, AppError> {
+    show_login(state, ctx, query, true).await
+}
+
+async fn show_login(
+    state: AppState,
+    ctx: PageContext,
+    query: LoginQuery,
+    local: bool,
 ) -> Result<Response, AppError> {
     let next = query
         .next
@@ -65,10 +100,18 @@ async fn login_page(
     if ctx.session.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
+    let sso = if local {
+        None
+    } else {
+        sso_button(&state, ctx.shell.lang, &next)
+    };
+    let show_local_form = local || sso.is_none();
     render(
         StatusCode::OK,
         &LoginPage {
             shell: ctx.shell,
+            sso,
+            show_local_form,
             enabled: state.config.local_sign_in.enabled,
             error: None,
             username: String::new(),
@@ -105,6 +148,8 @@ async fn login_submit(
                 status,
                 &LoginPage {
                     shell,
+                    sso: None,
+                    show_local_form: true,
                     enabled: true,
                     error: Some(error),
                     username,
@@ -229,16 +274,40 @@ async fn login_submit(
     Ok(response)
 }
 
+/// This site's origin, where the provider sends the browser back after logout.
+fn post_logout_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if let Some(origin) = &state.public_origin {
+        return Some(origin.clone());
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok())?;
+    Some(format!("https://{host}"))
+}
+
 async fn logout(
     State(state): State<AppState>,
     MaybeUser(session): MaybeUser,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let mut destination = "/login".to_owned();
     if let Some(s) = session {
+        let id_token =
+            crate::auth::oidc::store::session_id_token(&state.db, &s.record.id_hash).await?;
         session::revoke(&state.db, &s.record.id_hash).await?;
         security_events::signed_out(s.account.id, &ip.to_string());
+        // RP-initiated logout: end the provider's session too, then come back to /login.
+        if let (Some(provider), Some(id_token), Some(origin)) =
+            (&state.oidc, id_token, post_logout_origin(&state, &headers))
+        {
+            if let Some(url) = provider
+                .end_session_url(&id_token, &format!("{origin}/login"))
+                .await
+            {
+                destination = url;
+            }
+        }
     }
-    let mut response = Redirect::to("/login").into_response();
+    let mut response = Redirect::to(&destination).into_response();
     if let Some(v) = cookies::clear(SESSION_COOKIE) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

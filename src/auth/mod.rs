@@ -3,5 +3,6 @@
 
 pub mod backoff;
 pub mod local;
+pub mod oidc;
 pub mod password;
 pub mod session;

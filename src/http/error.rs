@@ -25,6 +25,10 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    #[error("identity provider unavailable")]
+    IdpUnavailable,
+    #[error("sign-in refused: {0}")]
+    SignInRejected(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -45,6 +49,8 @@ impl AppError {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::IdpUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::SignInRejected(_) => StatusCode::FORBIDDEN,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +64,8 @@ impl AppError {
             AppError::TooManyRequests { .. } => "error-too-many",
             AppError::PayloadTooLarge => "error-too-large",
             AppError::UnsupportedMediaType => "error-media-type",
+            AppError::IdpUnavailable => "error-idp-unavailable",
+            AppError::SignInRejected(id) => id,
             AppError::Internal(_) => "error-internal",
         }
     }

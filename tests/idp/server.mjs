@@ -697,3 +697,11 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     process.exit(0);
   });
 }
+
+// When the test harness asks for it, stop as soon as its end of our stdin closes: a provider
+// shared by a whole test binary then never outlives that binary, even if it crashes.
+if (process.env.IDP_EXIT_ON_STDIN_EOF === '1') {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}

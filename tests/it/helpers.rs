@@ -140,8 +140,13 @@ pub fn test_config(data_dir: &std::path::Path, db: &TestDatabase, options: &Opti
         Some(url) => format!("database_url = \"{url}\"\n"),
         None => String::new(),
     };
+    let listen = if options.server_extra.contains("listen =") {
+        ""
+    } else {
+        "listen = \"127.0.0.1:0\"\n"
+    };
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{}\n[storage]\ndata_dir = \"{}\"\n{db_line}{}\n[tls]\nreload_check_secs = 1\n{}\n",
+        "[server]\n{listen}{}\n[storage]\ndata_dir = \"{}\"\n{db_line}{}\n[tls]\nreload_check_secs = 1\n{}\n",
         options.server_extra,
         data_dir.display(),
         options.storage_extra,

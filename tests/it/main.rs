@@ -4,12 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod idp;
 
 mod bad_input;
 mod cli;
 mod csrf;
 mod headers;
 mod migrations;
+mod oidc;
 mod ops;
 mod rate_limit;
 mod sessions;

@@ -1,0 +1,359 @@
+//! The single sign-on endpoints: `/auth/oidc/start` sends the agent to the provider,
+//! `/auth/oidc/callback` brings them back signed in, `/auth/oidc/backchannel-logout` lets the
+//! provider end their sessions. Every refusal is a clear page and one security event; none
+//! creates a session.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::oidc::{self, OidcError, OidcProvider, Rejection, store};
+use crate::auth::session::{self, SESSION_COOKIE, hash_token, random_token};
+use crate::http::client_ip::ClientIp;
+use crate::http::cookies;
+use crate::http::error::AppError;
+use crate::http::extract::{Form, MaybeUser, safe_return_path};
+use crate::http::middleware::session::PRE_SESSION_COOKIE;
+use crate::routes::RouteTable;
+use crate::security_events::{self, SignInFailure};
+
+/// Binds a started sign-in to the browser that started it, so that a callback URL planted in
+/// another browser (login CSRF, session swapping) is refused.
+pub const BROWSER_COOKIE: &str = "__Host-beffroi-oidc";
+pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
+pub const BACKCHANNEL_PATH: &str = "/auth/oidc/backchannel-logout";
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .get("/auth/oidc/start", start)
+        .get(CALLBACK_PATH, callback)
+        .post(BACKCHANNEL_PATH, backchannel_logout)
+}
+
+fn provider(state: &AppState) -> Result<&OidcProvider, AppError> {
+    state.oidc.as_deref().ok_or(AppError::NotFound)
+}
+
+impl From<OidcError> for AppError {
+    fn from(e: OidcError) -> Self {
+        match e {
+            OidcError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "identity provider unavailable");
+                AppError::IdpUnavailable
+            }
+            OidcError::Misconfigured(detail) => {
+                tracing::error!(error = %detail, "identity provider misconfigured");
+                AppError::IdpUnavailable
+            }
+            OidcError::Rejected(r) => {
+                tracing::warn!(code = r.code, detail = %r.detail, "identity provider answer refused");
+                AppError::SignInRejected("error-sso-rejected")
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    next: Option<String>,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Query(query): Query<StartQuery>,
+) -> Result<Response, AppError> {
+    let provider = provider(&state)?;
+    let return_to = query
+        .next
+        .as_deref()
+        .and_then(safe_return_path)
+        .unwrap_or("/")
+        .to_owned();
+    let random = |_| AppError::Internal("no randomness available".into());
+    let state_token = random_token().map_err(random)?;
+    let nonce = random_token().map_err(random)?;
+    let browser = random_token().map_err(random)?;
+    let (verifier, challenge) = oidc::pkce_pair().map_err(random)?;
+    // Discovery first: if the provider is down, say so before storing anything.
+    let url = provider
+        .authorization_url(&state_token, &nonce, &challenge)
+        .await?;
+    store::save_request(
+        &state.db,
+        &state_token,
+        &browser,
+        &nonce,
+        &verifier,
+        &return_to,
+    )
+    .await?;
+    let mut response = Redirect::to(&url).into_response();
+    if let Some(v) = cookies::set_persistent(
+        BROWSER_COOKIE,
+        &browser,
+        store::REQUEST_TTL_SECS.unsigned_abs(),
+    ) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// A refusal: one security event, a 403 page, no session.
+fn refuse(
+    state: &AppState,
+    client_ip: &str,
+    code: &'static str,
+    detail: &str,
+    message_id: &'static str,
+) -> AppError {
+    security_events::sign_in_failed(&state.metrics, "", client_ip, SignInFailure::Sso(code));
+    tracing::warn!(target: "security", code, detail, "single sign-on refused");
+    AppError::SignInRejected(message_id)
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    MaybeUser(previous): MaybeUser,
+    headers: HeaderMap,
+    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let provider = provider(&state)?;
+    let client_ip = ip.to_string();
+    let Ok(Query(query)) = query else {
+        return Err(AppError::BadRequest("error-sso-callback"));
+    };
+    let Some(state_param) = query.state.filter(|s| !s.is_empty() && s.len() <= 512) else {
+        return Err(AppError::BadRequest("error-sso-callback"));
+    };
+    let Some(pending) = store::take_request(&state.db, &state_param).await? else {
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "state_unknown",
+            "unknown or already used state",
+            "error-sso-expired",
+        ));
+    };
+    if pending.expires_at <= crate::db::now() {
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "state_expired",
+            "sign-in took too long",
+            "error-sso-expired",
+        ));
+    }
+    let browser = cookies::get(&headers, BROWSER_COOKIE).unwrap_or_default();
+    if hash_token(&browser) != pending.browser_hash {
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "browser_mismatch",
+            "callback from another browser",
+            "error-sso-expired",
+        ));
+    }
+    if let Some(error) = query.error {
+        let error: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "provider_error",
+            &error,
+            "error-sso-provider-refused",
+        ));
+    }
+    let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
+        return Err(AppError::BadRequest("error-sso-callback"));
+    };
+
+    let outcome = authenticate(provider, &code, &pending).await;
+    let identity = match outcome {
+        Ok(identity) => identity,
+        Err(OidcError::Rejected(Rejection { code, detail })) => {
+            return Err(refuse(
+                &state,
+                &client_ip,
+                code,
+                &detail,
+                "error-sso-rejected",
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let (subject, sid, id_token, claims) = identity;
+    let profile = oidc::profile_from_claims(&claims, &provider.config.groups_claim, &subject);
+    if !oidc::email_domain_allowed(
+        profile.email.as_deref(),
+        &provider.config.allowed_email_domains,
+    ) {
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "email_domain_not_allowed",
+            profile.email.as_deref().unwrap_or(""),
+            "error-sso-domain",
+        ));
+    }
+    let roles = store::roles_for(&profile.groups, &provider.config);
+    let (account_id, disabled) = store::upsert_account(
+        &state.db,
+        &provider.config.issuer,
+        &subject,
+        &profile,
+        &roles,
+    )
+    .await?;
+    if disabled {
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "account_disabled",
+            &subject,
+            "error-sso-disabled",
+        ));
+    }
+    if let Some(old) = &previous {
+        session::revoke(&state.db, &old.record.id_hash).await?;
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let (token, record) = session::create(
+        &state.db,
+        account_id,
+        &client_ip,
+        user_agent,
+        state.timeouts,
+    )
+    .await?;
+    store::attach_to_session(&state.db, &record.id_hash, sid.as_deref(), &id_token).await?;
+    security_events::sso_signed_in(
+        account_id,
+        &provider.config.issuer,
+        &subject,
+        &client_ip,
+        &profile.groups,
+    );
+
+    let mut response = Redirect::to(&pending.return_to).into_response();
+    let h = response.headers_mut();
+    for v in [
+        cookies::set(SESSION_COOKIE, token.expose_secret()),
+        cookies::clear(PRE_SESSION_COOKIE),
+        cookies::clear(BROWSER_COOKIE),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        h.append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+type Authenticated = (
+    String,
+    Option<String>,
+    String,
+    serde_json::Map<String, serde_json::Value>,
+);
+
+/// Code → tokens → verified ID token → UserInfo, merged. Returns (sub, sid, id_token, claims).
+async fn authenticate(
+    provider: &OidcProvider,
+    code: &str,
+    pending: &store::PendingRequest,
+) -> Result<Authenticated, OidcError> {
+    let tokens = provider.exchange_code(code, &pending.pkce_verifier).await?;
+    let mut claims = provider
+        .validate_id_token(&tokens.id_token, &pending.nonce)
+        .await?;
+    let subject = claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let sid = claims
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    if provider.config.use_userinfo {
+        if let Some(access_token) = &tokens.access_token {
+            if let Some(extra) = provider.userinfo(access_token, &subject).await? {
+                for (k, v) in extra {
+                    // The ID token's own claims about itself are not overridden.
+                    if !matches!(
+                        k.as_str(),
+                        "iss" | "aud" | "sub" | "exp" | "iat" | "nonce" | "azp" | "sid"
+                    ) {
+                        claims.insert(k, v);
+                    }
+                }
+            }
+        }
+    }
+    Ok((subject, sid, tokens.id_token, claims))
+}
+
+#[derive(Deserialize)]
+struct LogoutTokenForm {
+    logout_token: String,
+}
+
+/// Back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.5–2.8): the provider tells us
+/// a session ended; every matching server session ends at once. 200 when done, 400 otherwise.
+async fn backchannel_logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<LogoutTokenForm>,
+) -> Result<Response, AppError> {
+    let provider = provider(&state)?;
+    let client_ip = ip.to_string();
+    let refused = |code: &'static str, detail: &str| {
+        security_events::backchannel_logout_refused(&client_ip, code, detail);
+        AppError::BadRequest("error-bad-request")
+    };
+    if form.logout_token.len() > 16 * 1024 {
+        return Err(refused("malformed_token", "too long"));
+    }
+    let claims = match provider.validate_logout_token(&form.logout_token).await {
+        Ok(claims) => claims,
+        Err(OidcError::Rejected(r)) => return Err(refused(r.code, &r.detail)),
+        Err(other) => return Err(refused("provider_unavailable", &other.to_string())),
+    };
+    let jti = claims
+        .get("jti")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if !store::first_use_of_logout_token(&state.db, jti).await? {
+        return Err(refused("replayed", "logout token already used"));
+    }
+    let sid = claims.get("sid").and_then(|v| v.as_str());
+    let sub = claims.get("sub").and_then(|v| v.as_str());
+    let ended = store::end_sessions(&state.db, &provider.config.issuer, sid, sub).await?;
+    if ended == 0 {
+        return Err(refused("unknown_session", "no session matches the sid/sub"));
+    }
+    security_events::backchannel_logout(&client_ip, sid, sub, ended);
+    let mut response = (axum::http::StatusCode::OK, "").into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

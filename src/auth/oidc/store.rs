@@ -1,0 +1,213 @@
+//! Storage for single sign-on: pending authorization requests (single use), accounts keyed by
+//! (issuer, subject) with their groups and roles, and logout tokens already used.
+
+use crate::accounts::Role;
+use crate::auth::oidc::Profile;
+use crate::auth::session::hash_token;
+use crate::db::{Database, DbError, now};
+use crate::with_db;
+
+/// How long a started sign-in may take at the provider.
+pub const REQUEST_TTL_SECS: i64 = 600;
+
+pub struct PendingRequest {
+    pub browser_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+    pub expires_at: i64,
+}
+
+pub async fn save_request(
+    db: &Database,
+    state: &str,
+    browser_token: &str,
+    nonce: &str,
+    pkce_verifier: &str,
+    return_to: &str,
+) -> Result<(), DbError> {
+    let now = now();
+    with_db!(db, pool => sqlx::query(
+        "INSERT INTO oidc_requests (state_hash, browser_hash, nonce, pkce_verifier, return_to, \
+                                    created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(hash_token(state))
+    .bind(hash_token(browser_token))
+    .bind(nonce)
+    .bind(pkce_verifier)
+    .bind(return_to)
+    .bind(now)
+    .bind(now + REQUEST_TTL_SECS)
+    .execute(pool).await.map(|_| ())?);
+    Ok(())
+}
+
+/// Takes the request for `state` out of the table: a second callback with the same state finds
+/// nothing (state is single use, and so is the PKCE verifier and the nonce with it).
+pub async fn take_request(db: &Database, state: &str) -> Result<Option<PendingRequest>, DbError> {
+    let row: Option<(String, String, String, String, i64)> = with_db!(db, pool => sqlx::query_as(
+        "DELETE FROM oidc_requests WHERE state_hash = $1 \
+         RETURNING browser_hash, nonce, pkce_verifier, return_to, expires_at"
+    ).bind(hash_token(state)).fetch_optional(pool).await?);
+    Ok(row.map(
+        |(browser_hash, nonce, pkce_verifier, return_to, expires_at)| PendingRequest {
+            browser_hash,
+            nonce,
+            pkce_verifier,
+            return_to,
+            expires_at,
+        },
+    ))
+}
+
+pub async fn purge_expired(db: &Database) -> Result<u64, DbError> {
+    let now = now();
+    let a = with_db!(db, pool => sqlx::query("DELETE FROM oidc_requests WHERE expires_at <= $1")
+        .bind(now).execute(pool).await?.rows_affected());
+    let b = with_db!(db, pool => sqlx::query("DELETE FROM oidc_logout_tokens WHERE expires_at <= $1")
+        .bind(now).execute(pool).await?.rows_affected());
+    Ok(a + b)
+}
+
+/// The roles an agent's groups give, per the configuration; every agent is an `agent`.
+pub fn roles_for(groups: &[String], config: &crate::config::OidcConfig) -> Vec<Role> {
+    let mut roles = vec![Role::Agent];
+    let member = |list: &[String]| list.iter().any(|g| groups.contains(g));
+    if member(&config.editor_groups) {
+        roles.push(Role::Editor);
+    }
+    if member(&config.admin_groups) {
+        roles.push(Role::Admin);
+    }
+    if member(&config.auditor_groups) {
+        roles.push(Role::Auditor);
+    }
+    roles
+}
+
+/// Creates the account on first sign-in, or refreshes its name, e-mail, attributes, groups and
+/// roles; all in one transaction. Returns the account id and whether it is disabled.
+pub async fn upsert_account(
+    db: &Database,
+    issuer: &str,
+    subject: &str,
+    profile: &Profile,
+    roles: &[Role],
+) -> Result<(i64, bool), DbError> {
+    let now = now();
+    let attributes = serde_json::Value::Object(profile.attributes.clone()).to_string();
+    let result = with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let (id, disabled): (i64, bool) = sqlx::query_as(
+            "INSERT INTO accounts (kind, issuer, subject, display_name, email, attributes, \
+                                   disabled, created_at, updated_at, last_sign_in_at) \
+             VALUES ('oidc', $1, $2, $3, $4, $5, FALSE, $6, $6, $6) \
+             ON CONFLICT (issuer, subject) DO UPDATE SET display_name = excluded.display_name, \
+                 email = excluded.email, attributes = excluded.attributes, \
+                 updated_at = excluded.updated_at, last_sign_in_at = excluded.last_sign_in_at \
+             RETURNING id, disabled",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(&profile.display_name)
+        .bind(&profile.email)
+        .bind(&attributes)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM account_groups WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        for group in &profile.groups {
+            sqlx::query(
+                "INSERT INTO groups (name, source, created_at) VALUES ($1, 'oidc', $2) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(group)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO account_groups (account_id, group_id) \
+                 SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(group)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM account_roles WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        for role in roles {
+            sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
+                .bind(id)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        (id, disabled)
+    });
+    Ok(result)
+}
+
+/// The groups of an account, by name.
+pub async fn groups_of(db: &Database, account_id: i64) -> Result<Vec<String>, DbError> {
+    let names = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT g.name FROM groups g JOIN account_groups ag ON ag.group_id = g.id \
+         WHERE ag.account_id = $1 ORDER BY g.name"
+    ).bind(account_id).fetch_all(pool).await?);
+    Ok(names)
+}
+
+/// Records a logout token's `jti`; false if it was already used (a replay).
+pub async fn first_use_of_logout_token(db: &Database, jti: &str) -> Result<bool, DbError> {
+    let inserted = with_db!(db, pool => sqlx::query(
+        "INSERT INTO oidc_logout_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING"
+    ).bind(jti).bind(now() + 2 * REQUEST_TTL_SECS).execute(pool).await?.rows_affected());
+    Ok(inserted == 1)
+}
+
+/// Ends the sessions a logout token names: by provider session id (optionally also checking the
+/// subject), or every session of the subject's account. Returns how many ended.
+pub async fn end_sessions(
+    db: &Database,
+    issuer: &str,
+    sid: Option<&str>,
+    sub: Option<&str>,
+) -> Result<u64, DbError> {
+    let ended = match (sid, sub) {
+        (Some(sid), Some(sub)) => with_db!(db, pool => sqlx::query(
+            "DELETE FROM sessions WHERE oidc_sid = $1 AND account_id IN \
+             (SELECT id FROM accounts WHERE issuer = $2 AND subject = $3)"
+        ).bind(sid).bind(issuer).bind(sub).execute(pool).await?.rows_affected()),
+        (Some(sid), None) => with_db!(db, pool => sqlx::query(
+            "DELETE FROM sessions WHERE oidc_sid = $1 AND account_id IN \
+             (SELECT id FROM accounts WHERE issuer = $2)"
+        ).bind(sid).bind(issuer).execute(pool).await?.rows_affected()),
+        (None, Some(sub)) => with_db!(db, pool => sqlx::query(
+            "DELETE FROM sessions WHERE account_id IN \
+             (SELECT id FROM accounts WHERE issuer = $1 AND subject = $2)"
+        ).bind(issuer).bind(sub).execute(pool).await?.rows_affected()),
+        (None, None) => 0,
+    };
+    Ok(ended)
+}
+
+/// The ID token kept with a session, for the logout hint.
+pub async fn session_id_token(db: &Database, id_hash: &str) -> Result<Option<String>, DbError> {
+    let token: Option<Option<String>> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT oidc_id_token FROM sessions WHERE id_hash = $1"
+    ).bind(id_hash).fetch_optional(pool).await?);
+    Ok(token.flatten())
+}
+
+/// Links a new session to the provider's session and keeps the ID token for the logout hint.
+pub async fn attach_to_session(
+    db: &Database,
+    id_hash: &str,
+    sid: Option<&str>,
+    id_token: &str,
+) -> Result<(), DbError> {
+    with_db!(db, pool => sqlx::query(
+        "UPDATE sessions SET oidc_sid = $1, oidc_id_token = $2 WHERE id_hash = $3"
+    ).bind(sid).bind(id_token).bind(id_hash).execute(pool).await.map(|_| ())?);
+    Ok(())
+}
