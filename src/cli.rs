@@ -209,6 +209,42 @@ async fn check_config(path: &Path) -> Result<(), String> {
         let _ = token;
         say!("ok   metrics bearer token file is readable");
     }
+    if let Some(oidc) = &config.oidc {
+        let provider =
+            crate::auth::oidc::OidcProvider::new(oidc.clone(), config.server.public_url.as_deref())
+                .map_err(|e| e.to_string())?;
+        let metadata = provider
+            .discover()
+            .await
+            .map_err(|e| format!("oidc.issuer: {e}"))?;
+        say!(
+            "ok   identity provider {} answers: PKCE S256, algorithms {:?}",
+            metadata.issuer,
+            metadata.id_token_signing_alg_values_supported
+        );
+        if metadata.end_session_endpoint.is_none() {
+            say!(
+                "note the provider has no end_session_endpoint: signing out will not end its session"
+            );
+        }
+        if !metadata.backchannel_logout_supported {
+            say!("note the provider does not announce back-channel logout");
+        }
+        say!(
+            "note register this redirect URI at the provider: {}",
+            provider.redirect_url
+        );
+    }
+    if let crate::config::DatabaseTarget::Sqlite(path) = config.database_target() {
+        // check-config changes nothing: a missing database is reported, not created.
+        if !path.exists() {
+            say!(
+                "note database {} does not exist yet; `serve` or `migrate` will create it",
+                path.display()
+            );
+            return Ok(());
+        }
+    }
     let db = Database::connect(&config)
         .await
         .map_err(|e| format!("database: {e}"))?;

@@ -288,8 +288,20 @@ pub fn generate_self_signed(
 ) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let generated =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let generate = || -> Result<(rcgen::Certificate, rcgen::KeyPair), rcgen::Error> {
+        let mut params = rcgen::CertificateParams::new(names)?;
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, "Beffroi self-signed certificate");
+        params.distinguished_name = dn;
+        // Valid from yesterday (clock skew) for 825 days, the longest browsers accept.
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(825);
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok((cert, key))
+    };
+    let (cert, key) = generate().map_err(|e| TlsError::Generate(e.to_string()))?;
     for path in [cert_path, key_path] {
         if let Some(dir) = path.parent() {
             std::fs::DirBuilder::new()
@@ -314,11 +326,7 @@ pub fn generate_self_signed(
             .map_err(|e| file_error(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
     };
-    write(
-        key_path,
-        0o600,
-        generated.signing_key.serialize_pem().as_bytes(),
-    )?;
-    write(cert_path, 0o644, generated.cert.pem().as_bytes())?;
+    write(key_path, 0o600, key.serialize_pem().as_bytes())?;
+    write(cert_path, 0o644, cert.pem().as_bytes())?;
     Ok(())
 }

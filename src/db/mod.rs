@@ -77,8 +77,7 @@ impl Database {
 
     pub async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<Self, DbError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbError::Snapshot(format!("cannot create {}: {e}", dir.display())))?;
+            create_private_dir(dir)?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)

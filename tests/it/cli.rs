@@ -68,7 +68,9 @@ fn default_config_is_valid_once_pointed_at_a_data_dir() {
     write(&config, &text, 0o600);
     let (ok, out, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
     assert!(ok, "{out}{err}");
-    assert!(out.contains("ok   database"), "{out}");
+    // check-config changes nothing: the database is reported missing, not created.
+    assert!(out.contains("does not exist yet"), "{out}");
+    assert!(!dir.path().join("data").join("beffroi.db").exists());
 }
 
 #[test]
@@ -151,7 +153,13 @@ fn recover_admin_prints_a_one_time_password_and_migrate_reports() {
     write(&config, &base_config(dir.path()), 0o600);
     let (ok, out, err) = run(beffroi().args(["migrate", "--config"]).arg(&config));
     assert!(ok, "{err}");
-    assert!(out.contains("Applied migrations: [1, 2]"), "{out}");
+    let all: Vec<String> = (1..=std::fs::read_dir("migrations/sqlite").unwrap().count())
+        .map(|v| v.to_string())
+        .collect();
+    assert!(
+        out.contains(&format!("Applied migrations: [{}]", all.join(", "))),
+        "{out}"
+    );
     let (ok, out, _) = run(beffroi().args(["migrate", "--config"]).arg(&config));
     assert!(ok && out.contains("up to date"), "{out}");
     let (ok, out, err) = run(beffroi().args(["recover-admin", "--config"]).arg(&config));
@@ -173,6 +181,9 @@ fn recover_admin_prints_a_one_time_password_and_migrate_reports() {
         std::fs::metadata(db).unwrap().permissions().mode() & 0o077,
         0
     );
+    // The data directory is private whatever the umask.
+    let data = std::fs::metadata(dir.path().join("data")).unwrap();
+    assert_eq!(data.permissions().mode() & 0o777, 0o700);
 }
 
 /// `serve` end to end as systemd runs it: JSON logs on stderr, SIGHUP reloads the certificate
@@ -313,4 +324,77 @@ async fn serve_reloads_on_sighup_and_never_logs_secrets() {
     assert!(log.contains("TLS certificate reloaded"), "{log}");
     assert!(!log.contains(secret_password), "password in the log");
     assert!(!log.contains(&token), "CSRF token in the log");
+}
+
+/// `check-config` fetches the provider's discovery document and says what is wrong with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_on_the_identity_provider() {
+    let idp = crate::idp::Idp::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    write(&secret, "s\n", 0o600);
+    let config = dir.path().join("beffroi.toml");
+    let with_issuer = |issuer: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://intranet.example.test\"\n[storage]\ndata_dir = \"{}\"\n\
+             [oidc]\nissuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n",
+            dir.path().join("data").display(),
+            secret.display()
+        )
+    };
+    write(&config, &with_issuer(&idp.issuer), 0o600);
+    let (ok, out, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ok   identity provider") && out.contains("PKCE S256"),
+        "{out}"
+    );
+    assert!(
+        out.contains("https://intranet.example.test/auth/oidc/callback"),
+        "{out}"
+    );
+
+    // The issuer must be exactly the provider's own (a trailing slash is another issuer).
+    write(&config, &with_issuer(&format!("{}/", idp.issuer)), 0o600);
+    let (ok, _, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(
+        !ok && err.contains("oidc.issuer") && err.contains("issuer mismatch"),
+        "{err}"
+    );
+
+    // Nobody listening.
+    write(&config, &with_issuer("http://127.0.0.1:9"), 0o600);
+    let (ok, _, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(
+        !ok && err.contains("oidc.issuer") && err.contains("unavailable"),
+        "{err}"
+    );
+
+    // Configuration mistakes are named before anything is fetched.
+    for (extra, expected) in [
+        (
+            "allowed_algorithms = [\"HS256\"]\n",
+            "oidc.allowed_algorithms",
+        ),
+        (
+            "allowed_algorithms = [\"none\"]\n",
+            "oidc.allowed_algorithms",
+        ),
+        ("scopes = [\"email\"]\n", "oidc.scopes"),
+        ("client_secret = \"inline\"\n", "oidc.client_secret:"),
+    ] {
+        write(
+            &config,
+            &format!("{}{extra}", with_issuer(&idp.issuer)),
+            0o600,
+        );
+        let (ok, _, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+        assert!(!ok && err.contains(expected), "{extra}: {err}");
+    }
+    write(&config, &with_issuer("ftp://idp.example"), 0o600);
+    let (ok, _, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(
+        !ok && err.contains("oidc.issuer: must be an https:// URL"),
+        "{err}"
+    );
 }

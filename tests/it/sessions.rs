@@ -13,7 +13,45 @@ both_backends!(
     unknown_and_disabled_accounts_are_refused_alike,
     return_path_is_kept_and_open_redirects_refused,
     weaker_password_hash_is_upgraded_at_sign_in,
+    local_sign_in_can_be_turned_off,
 );
+
+async fn local_sign_in_can_be_turned_off(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        crate::helpers::Options {
+            extra: "[local_sign_in]\nenabled = false\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.create_admin("alice", "a long enough password").await;
+    let client = app.client();
+    let page = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("désactivée"), "{page}");
+    assert!(!page.contains("name=\"password\""));
+    let token = crate::helpers::extract_csrf(&page).unwrap();
+    let r = client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "alice"),
+            ("password", "a long enough password"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+}
 
 async fn weaker_password_hash_is_upgraded_at_sign_in(backend: Backend) {
     use argon2::PasswordHasher as _;
