@@ -11,8 +11,6 @@ use crate::http::metrics::Metrics;
 /// Why a sign-in was refused; stable strings, used as metric labels and log fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInFailure {
-    /// Single sign-on refused; the code says which check failed (see `auth::oidc`).
-    Sso(&'static str),
     UnknownAccount,
     WrongPassword,
     AccountDisabled,
@@ -28,7 +26,6 @@ impl SignInFailure {
             Self::AccountDisabled => "account_disabled",
             Self::LockedOut => "locked_out",
             Self::LocalSignInDisabled => "local_sign_in_disabled",
-            Self::Sso(code) => code,
         }
     }
 }
@@ -40,13 +37,16 @@ pub fn signed_in(account_id: i64, login: &str, client_ip: &str) {
 
 pub fn sign_in_failed(metrics: &Metrics, login: &str, client_ip: &str, reason: SignInFailure) {
     metrics.count_sign_in_failure(reason.as_str());
-    let method = if matches!(reason, SignInFailure::Sso(_)) {
-        "sso"
-    } else {
-        "password"
-    };
-    tracing::warn!(target: "security", event = "sign_in_failure", method, login, client_ip,
+    tracing::warn!(target: "security", event = "sign_in_failure", method = "password", login, client_ip,
         reason = reason.as_str(), "sign-in refused");
+}
+
+/// A single sign-on refused: `code` is the check that failed (see `auth::oidc`), `detail` a
+/// short explanation that never contains a token.
+pub fn sso_sign_in_failed(metrics: &Metrics, client_ip: &str, code: &'static str, detail: &str) {
+    metrics.count_sign_in_failure(code);
+    tracing::warn!(target: "security", event = "sign_in_failure", method = "sso", client_ip,
+        reason = code, detail, "sign-in refused");
 }
 
 pub fn sso_signed_in(

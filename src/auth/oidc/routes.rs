@@ -18,7 +18,7 @@ use crate::http::error::AppError;
 use crate::http::extract::{Form, MaybeUser, safe_return_path};
 use crate::http::middleware::session::PRE_SESSION_COOKIE;
 use crate::routes::RouteTable;
-use crate::security_events::{self, SignInFailure};
+use crate::security_events;
 
 /// Binds a started sign-in to the browser that started it, so that a callback URL planted in
 /// another browser (login CSRF, session swapping) is refused.
@@ -116,8 +116,7 @@ fn refuse(
     detail: &str,
     message_id: &'static str,
 ) -> AppError {
-    security_events::sign_in_failed(&state.metrics, "", client_ip, SignInFailure::Sso(code));
-    tracing::warn!(target: "security", code, detail, "single sign-on refused");
+    security_events::sso_sign_in_failed(&state.metrics, client_ip, code, detail);
     AppError::SignInRejected(message_id)
 }
 
