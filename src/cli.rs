@@ -113,15 +113,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         }
         Command::CheckConfig => check_config(&cli.config).await,
         Command::Migrate { no_snapshot } => {
-            let config = load_config(&cli.config)?;
-            server::check_file_modes(&cli.config, &config).map_err(|e| e.to_string())?;
-            telemetry::init("warn", config.log.format);
-            let db = Database::connect(&config)
-                .await
-                .map_err(|e| e.to_string())?;
-            let policy =
-                server::snapshot_policy(&config, no_snapshot).map_err(|e| e.to_string())?;
-            let report = db.migrate(&policy).await.map_err(|e| e.to_string())?;
+            let (_, _, report) = open_for_admin_task(&cli.config, no_snapshot).await?;
             if let Some(snapshot) = report.snapshot {
                 say!("Snapshot of the previous database: {}", snapshot.display());
             }
@@ -133,14 +125,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::RecoverAdmin { username } => {
-            let config = load_config(&cli.config)?;
-            server::check_file_modes(&cli.config, &config).map_err(|e| e.to_string())?;
-            telemetry::init("warn", config.log.format);
-            let db = Database::connect(&config)
-                .await
-                .map_err(|e| e.to_string())?;
-            let policy = server::snapshot_policy(&config, false).map_err(|e| e.to_string())?;
-            db.migrate(&policy).await.map_err(|e| e.to_string())?;
+            let (config, db, _) = open_for_admin_task(&cli.config, false).await?;
             let password = recover_admin(&config, &db, &username).await?;
             say!("Local administrator: {username}");
             say!("One-time password:   {}", password.expose_secret());
@@ -154,6 +139,23 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         }
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }
+}
+
+/// What every console task does first: load and check the configuration and its files, quiet
+/// logs, connect, and migrate (with the pre-migration snapshot unless told otherwise).
+async fn open_for_admin_task(
+    config_path: &Path,
+    skip_snapshot: bool,
+) -> Result<(Config, Database, crate::db::MigrationReport), String> {
+    let config = load_config(config_path)?;
+    server::check_file_modes(config_path, &config).map_err(|e| e.to_string())?;
+    telemetry::init("warn", config.log.format);
+    let db = Database::connect(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let policy = server::snapshot_policy(&config, skip_snapshot).map_err(|e| e.to_string())?;
+    let report = db.migrate(&policy).await.map_err(|e| e.to_string())?;
+    Ok((config, db, report))
 }
 
 /// Creates or resets the break-glass administrator; returns its one-time password.

@@ -56,6 +56,8 @@ pub struct Config {
     pub local_sign_in: LocalSignInConfig,
     /// Single sign-on; absent means agents cannot sign in (only the break-glass account can).
     pub oidc: Option<OidcConfig>,
+    /// SCIM 2.0 provisioning by the agency's directory; absent means `/scim/v2` answers 404.
+    pub scim: Option<ScimConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
@@ -398,6 +400,31 @@ impl Default for MetricsConfig {
     }
 }
 
+/// Which SCIM User attribute carries the agent's OpenID Connect `sub`, so that the account a
+/// directory provisions and the one its agent signs in to are the same row.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum ScimSubjectAttribute {
+    #[default]
+    #[serde(rename = "userName")]
+    UserName,
+    #[serde(rename = "externalId")]
+    ExternalId,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// File holding the bearer token the directory presents (never the token itself).
+    pub token_file: PathBuf,
+    /// `userName` (default) or `externalId`: the attribute whose value is the agent's `sub`.
+    #[serde(default)]
+    pub subject_attribute: ScimSubjectAttribute,
+}
+
+/// A SCIM token shorter than this is refused: it is the only credential of an endpoint that
+/// creates accounts and grants roles.
+pub const SCIM_TOKEN_MIN_CHARS: usize = 32;
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -433,6 +460,8 @@ const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
     ("metrics.bearer_token", "metrics.bearer_token_file"),
     ("tls.key", "tls.key_file"),
     ("oidc.client_secret", "oidc.client_secret_file"),
+    ("scim.token", "scim.token_file"),
+    ("scim.bearer_token", "scim.token_file"),
 ];
 
 /// Which database the URL points at.
@@ -613,6 +642,24 @@ impl Config {
         if let Some(oidc) = &self.oidc {
             oidc.validate(self.server.public_url.as_deref())?;
         }
+        if let Some(scim) = &self.scim {
+            if !scim.token_file.is_absolute() {
+                return Err(invalid(
+                    "scim.token_file",
+                    "expected an absolute path to a file; secrets are never written in the \
+                     config itself",
+                ));
+            }
+            // Provisioned accounts are keyed by (oidc.issuer, subject) so that the agent's
+            // SSO sign-in lands on the account the directory created.
+            if self.oidc.is_none() {
+                return Err(invalid(
+                    "scim",
+                    "needs the [oidc] section: provisioned accounts are keyed by oidc.issuer \
+                     and the agent's subject",
+                ));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("not a valid filter: {e}")))?;
         Ok(())
@@ -658,7 +705,28 @@ impl Config {
         if let Some(oidc) = &self.oidc {
             files.push(("oidc.client_secret_file", oidc.client_secret_file.clone()));
         }
+        if let Some(scim) = &self.scim {
+            files.push(("scim.token_file", scim.token_file.clone()));
+        }
         files
+    }
+
+    /// The SCIM bearer token, read once at start; `None` when SCIM is not configured.
+    pub fn scim_token(&self) -> Result<Option<SecretString>, ConfigError> {
+        let Some(scim) = &self.scim else {
+            return Ok(None);
+        };
+        let token = read_secret_file("scim.token_file", &scim.token_file)?;
+        if secrecy::ExposeSecret::expose_secret(&token).chars().count() < SCIM_TOKEN_MIN_CHARS {
+            return Err(invalid(
+                "scim.token_file",
+                format!(
+                    "the token must be at least {SCIM_TOKEN_MIN_CHARS} characters; generate one \
+                     with `openssl rand -hex 32`"
+                ),
+            ));
+        }
+        Ok(Some(token))
     }
 
     pub fn metrics_token(&self) -> Result<Option<SecretString>, ConfigError> {
@@ -802,6 +870,7 @@ pub fn known_sections() -> BTreeSet<&'static str> {
         "security",
         "local_sign_in",
         "oidc",
+        "scim",
         "metrics",
         "log",
     ]
@@ -868,6 +937,24 @@ mod tests {
         assert!(err.starts_with("metrics.bearer_token_file:"), "{err}");
         let err = parse("# AGE-SECRET-KEY-1QQQ\n").unwrap_err().to_string();
         assert!(err.contains("AGE-SECRET-KEY"), "{err}");
+    }
+
+    #[test]
+    fn scim_needs_oidc_and_a_token_file() {
+        let err = parse("[scim]\ntoken_file = \"/etc/beffroi/scim-token\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("scim:") && err.contains("[oidc]"), "{err}");
+        let err = parse("[scim]\ntoken = \"abc\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("scim.token:"), "{err}");
+        let err = parse("[scim]\ntoken_file = \"relative\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("scim.token_file:"), "{err}");
+        let err = parse("[scim]\ntoken_file = \"/x\"\nsubject_attribute = \"email\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("subject_attribute"), "{err}");
     }
 
     #[test]

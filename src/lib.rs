@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod i18n;
 pub mod ops;
 pub mod organisation;
 pub mod routes;
+pub mod scim;
 pub mod security_events;
 pub mod server;
 pub mod telemetry;
@@ -58,6 +60,10 @@ pub struct AppInner {
     pub public_origin: Option<String>,
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<auth::oidc::OidcProvider>>,
+    /// SCIM provisioning, when configured (its bearer token is read once, here).
+    pub scim: Option<Arc<scim::ScimSettings>>,
+    /// The Content-Security-Policy of every response.
+    pub csp: security_headers::Policy,
 }
 
 #[derive(Clone)]
@@ -100,7 +106,16 @@ impl AppState {
             )?)),
             None => None,
         };
+        // Sign-out posts a form that ends at the provider's end-session endpoint, on its origin.
+        let form_origins: Vec<String> = oidc
+            .as_ref()
+            .and_then(|p| url::Url::parse(&p.config.issuer).ok())
+            .map(|u| vec![u.origin().ascii_serialization()])
+            .unwrap_or_default();
+        let scim = scim::ScimSettings::from_config(&config)?.map(Arc::new);
         Ok(Self(Arc::new(AppInner {
+            scim,
+            csp: security_headers::Policy::new(&form_origins),
             oidc,
             limiters: rate_limit::RateLimiters::new(&config.security),
             backoff: BackoffPolicy::from(&config.security),
@@ -121,13 +136,17 @@ async fn not_found() -> AppError {
 
 /// The application: routes, fallback and the middleware stack, outermost first:
 /// security headers (so every response has them, even a panic's) → request id and tracing →
-/// client address → metrics → error pages (so every error below becomes a page) → panic
-/// catcher → timeout → rate limit (before any database work) → session → CSRF → body limit.
+/// client address → metrics → error pages (so every error below becomes a page) → SCIM errors
+/// (so that below `/scim/v2` every error is a SCIM JSON Error instead) → panic catcher → timeout
+/// → rate limit (before any database work) → session → CSRF → body limit.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let stack = ServiceBuilder::new()
-        .layer(from_fn(security_headers::add_security_headers))
+        .layer(from_fn_with_state(
+            state.csp.clone(),
+            security_headers::add_security_headers,
+        ))
         .layer(from_fn(telemetry::trace_request))
         .layer(from_fn_with_state(
             state.clone(),
@@ -138,6 +157,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             error_pages::render_error_pages,
         ))
+        .layer(from_fn_with_state(state.clone(), scim::error::json_errors))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -43,6 +43,26 @@ impl RouteTable {
         self.add(Method::POST, MethodFilter::POST, path, handler)
     }
 
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PUT, MethodFilter::PUT, path, handler)
+    }
+
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        handler: H,
+    ) -> Self {
+        self.add(Method::PATCH, MethodFilter::PATCH, path, handler)
+    }
+
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        handler: H,
+    ) -> Self {
+        self.add(Method::DELETE, MethodFilter::DELETE, path, handler)
+    }
+
     /// Every (path, method) pair, for tests.
     pub fn list(&self) -> Vec<(&'static str, Method)> {
         self.routes
@@ -70,6 +90,7 @@ pub fn table() -> RouteTable {
         .get("/readyz", crate::ops::readyz)
         .get("/metrics", crate::http::metrics::metrics_page);
     let table = crate::auth::oidc::routes::routes(table);
+    let table = crate::scim::routes::routes(table);
     crate::auth::local::routes(table)
 }
 

@@ -1,6 +1,7 @@
 //! The one place where security-relevant events are reported: sign-in, sign-in failure (with its
 //! reason), sign-out, password change,
-//! break-glass reset and rate-limit trips. Today each event is a structured
+//! break-glass reset, rate-limit trips and SCIM provisioning (users and groups created, changed,
+//! deactivated or deleted, membership and role changes, refused tokens). Today each event is a structured
 //! `tracing` record on the `security` target and a metrics counter; the audit log appends here
 //! too, so a new kind of event is added here and nowhere else.
 //!
@@ -104,4 +105,140 @@ pub fn rate_limited(
     metrics.count_rate_limited(scope);
     tracing::warn!(target: "security", event = "rate_limit", scope, client_ip, retry_after_secs,
         "rate limit tripped");
+}
+
+fn roles_text(roles: &[crate::accounts::Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn ids_text(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// A SCIM request presented no bearer token or a wrong one (`reason`: missing_token,
+/// wrong_token). The token itself is never passed here.
+pub fn scim_auth_failed(client_ip: &str, reason: &'static str) {
+    tracing::warn!(target: "security", event = "scim_auth_failure", client_ip, reason,
+        "SCIM request refused: bad bearer token");
+}
+
+/// The directory created a User. `how`: "new" (a new account), "adopted" (an account that had
+/// signed in by SSO before) or "revived" (the account of a User deleted earlier).
+pub fn scim_user_created(
+    client_ip: &str,
+    scim_id: &str,
+    account_id: i64,
+    user_name: &str,
+    how: &'static str,
+) {
+    tracing::info!(target: "security", event = "scim_user_created", client_ip, scim_id,
+        account_id, user_name, how, "directory provisioned an agent");
+}
+
+/// The directory replaced a User (PUT).
+pub fn scim_user_replaced(client_ip: &str, scim_id: &str, account_id: i64, user_name: &str) {
+    tracing::info!(target: "security", event = "scim_user_replaced", client_ip, scim_id,
+        account_id, user_name, "directory replaced an agent");
+}
+
+/// The directory patched a User.
+pub fn scim_user_patched(
+    client_ip: &str,
+    scim_id: &str,
+    account_id: i64,
+    user_name: &str,
+    operations: usize,
+) {
+    tracing::info!(target: "security", event = "scim_user_patched", client_ip, scim_id,
+        account_id, user_name, operations, "directory patched an agent");
+}
+
+/// The directory set `active` to false: the account is disabled and its sessions ended.
+pub fn scim_user_deactivated(
+    client_ip: &str,
+    scim_id: &str,
+    account_id: i64,
+    user_name: &str,
+    sessions_ended: u64,
+) {
+    tracing::warn!(target: "security", event = "scim_user_deactivated", client_ip, scim_id,
+        account_id, user_name, sessions_ended, "directory deactivated an agent");
+}
+
+/// The directory made a disabled account active again.
+pub fn scim_user_reactivated(client_ip: &str, scim_id: &str, account_id: i64, user_name: &str) {
+    tracing::warn!(target: "security", event = "scim_user_reactivated", client_ip, scim_id,
+        account_id, user_name, "directory reactivated an agent");
+}
+
+/// The directory deleted a User: the account stays, disabled, for history.
+pub fn scim_user_deleted(
+    client_ip: &str,
+    scim_id: &str,
+    account_id: i64,
+    user_name: &str,
+    sessions_ended: u64,
+) {
+    tracing::warn!(target: "security", event = "scim_user_deleted", client_ip, scim_id,
+        account_id, user_name, sessions_ended, "directory deleted an agent");
+}
+
+/// The directory created a Group; `adopted` when it took over an SSO group of that name.
+pub fn scim_group_created(
+    client_ip: &str,
+    scim_id: &str,
+    group_id: i64,
+    name: &str,
+    adopted: bool,
+) {
+    tracing::info!(target: "security", event = "scim_group_created", client_ip, scim_id,
+        group_id, name, adopted, "directory created a group");
+}
+
+/// The directory replaced or patched a Group (`operation`: "replace" or "patch").
+pub fn scim_group_changed(
+    client_ip: &str,
+    scim_id: &str,
+    group_id: i64,
+    name: &str,
+    operation: &'static str,
+) {
+    tracing::info!(target: "security", event = "scim_group_changed", client_ip, scim_id,
+        group_id, name, operation, "directory changed a group");
+}
+
+/// The directory deleted a Group.
+pub fn scim_group_deleted(client_ip: &str, scim_id: &str, group_id: i64, name: &str) {
+    tracing::warn!(target: "security", event = "scim_group_deleted", client_ip, scim_id,
+        group_id, name, "directory deleted a group");
+}
+
+/// Accounts joined or left a group through SCIM (by account id).
+pub fn scim_membership_changed(
+    client_ip: &str,
+    scim_id: &str,
+    group_id: i64,
+    name: &str,
+    added: &[i64],
+    removed: &[i64],
+) {
+    let (added, removed) = (ids_text(added), ids_text(removed));
+    tracing::info!(target: "security", event = "scim_membership_changed", client_ip, scim_id,
+        group_id, name, added, removed, "directory changed group membership");
+}
+
+/// An account's roles changed because SCIM changed its groups (`oidc.*_groups`).
+pub fn scim_roles_changed(
+    client_ip: &str,
+    account_id: i64,
+    before: &[crate::accounts::Role],
+    after: &[crate::accounts::Role],
+) {
+    let (before, after) = (roles_text(before), roles_text(after));
+    tracing::warn!(target: "security", event = "roles_changed", cause = "scim", client_ip,
+        account_id, before, after, "roles recomputed from group membership");
 }

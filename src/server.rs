@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri, header};
-use axum::middleware::from_fn;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Redirect, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -266,9 +266,10 @@ fn redirect_router(public_origin: Option<String>, https_port: u16) -> Router {
         let public_origin = public_origin.clone();
         async move { redirect_to_https(&request, public_origin.as_deref(), https_port) }
     };
-    Router::new()
-        .fallback(handler)
-        .layer(from_fn(security_headers::add_security_headers))
+    Router::new().fallback(handler).layer(from_fn_with_state(
+        security_headers::Policy::new(&[]),
+        security_headers::add_security_headers,
+    ))
 }
 
 fn redirect_to_https(request: &Request, public_origin: Option<&str>, https_port: u16) -> Response {

@@ -404,6 +404,8 @@ function buildProvider() {
       rpInitiatedLogout: { enabled: true, logoutSource },
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
+      // Lets a client ask for signed UserInfo (userinfo_signed_response_alg), as ProConnect sends.
+      jwtUserinfo: { enabled: true },
     },
     fetch: providerFetch,
     ttl: {

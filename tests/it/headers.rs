@@ -9,6 +9,15 @@ use beffroi::http::middleware::security_headers::security_headers;
 both_backends!(every_route_answers_with_the_security_headers);
 
 fn assert_headers(response: &reqwest::Response, what: &str) {
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no CSP"));
+    assert_eq!(
+        csp,
+        &beffroi::http::middleware::security_headers::default_content_security_policy(),
+        "{what}: CSP"
+    );
     for (name, value) in security_headers() {
         let got = response
             .headers()

@@ -140,7 +140,11 @@ pub fn test_config(data_dir: &std::path::Path, db: &TestDatabase, options: &Opti
         Some(url) => format!("database_url = \"{url}\"\n"),
         None => String::new(),
     };
-    let listen = if options.server_extra.contains("listen =") {
+    let listen = if options
+        .server_extra
+        .lines()
+        .any(|l| l.trim_start().starts_with("listen ="))
+    {
         ""
     } else {
         "listen = \"127.0.0.1:0\"\n"
@@ -214,6 +218,8 @@ impl TestApp {
             .tls_backend_preconfigured(client_tls(&self.cert_path()))
             .redirect(Policy::none())
             .cookie_store(true)
+            // A hang becomes a failure with a message, not a stuck CI run.
+            .timeout(std::time::Duration::from_secs(60))
     }
 
     /// A browser-like client: keeps cookies, sends this site's Origin, does not follow redirects.

@@ -50,8 +50,21 @@ fn start_process() -> (String, Child) {
         .spawn()
         .expect("node must be installed");
     let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep draining: a provider writing to a closed pipe would die of EPIPE mid-test.
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the test IdP did not say IDP_READY within 30 s");
     let json = line
         .strip_prefix("IDP_READY ")
         .unwrap_or_else(|| panic!("IdP did not start: {line:?}"));
@@ -70,7 +83,10 @@ impl Idp {
         Idp {
             issuer,
             child,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .unwrap(),
         }
     }
 
@@ -125,6 +141,8 @@ pub struct SsoApp {
 pub struct SsoOptions {
     pub oidc_extra: String,
     pub extra: String,
+    /// More client metadata registered at the provider.
+    pub client_extra: Value,
 }
 
 impl Default for SsoOptions {
@@ -132,6 +150,7 @@ impl Default for SsoOptions {
         Self {
             oidc_extra: "admin_groups = [\"admins\"]\nauditor_groups = [\"auditors\"]\n".into(),
             extra: String::new(),
+            client_extra: json!({}),
         }
     }
 }
@@ -174,17 +193,17 @@ pub async fn spawn_sso_app(backend: Backend, idp: Idp, options: SsoOptions) -> S
         },
     )
     .await;
-    idp.control(
-        "clients",
-        json!({
-            "client_id": client_id,
-            "client_secret": "test-secret",
-            "redirect_uris": [format!("{base}/auth/oidc/callback")],
-            "post_logout_redirect_uris": [format!("{base}/login")],
-            "backchannel_logout_uri": format!("{base}/auth/oidc/backchannel-logout"),
-        }),
-    )
-    .await;
+    let mut client = json!({
+        "client_id": client_id,
+        "client_secret": "test-secret",
+        "redirect_uris": [format!("{base}/auth/oidc/callback")],
+        "post_logout_redirect_uris": [format!("{base}/login")],
+        "backchannel_logout_uri": format!("{base}/auth/oidc/backchannel-logout"),
+    });
+    if let (Some(c), Some(extra)) = (client.as_object_mut(), options.client_extra.as_object()) {
+        c.extend(extra.clone());
+    }
+    idp.control("clients", client).await;
     SsoApp {
         app,
         idp,
@@ -212,6 +231,7 @@ pub fn idp_browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }

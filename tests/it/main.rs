@@ -14,5 +14,6 @@ mod migrations;
 mod oidc;
 mod ops;
 mod rate_limit;
+mod scim;
 mod sessions;
 mod tls;

@@ -122,7 +122,7 @@ pub struct OidcProvider {
     allowed: Vec<Algorithm>,
     http: reqwest::Client,
     metadata: RwLock<Option<(Arc<ProviderMetadata>, Instant)>>,
-    jwks: RwLock<Option<Arc<JwkSet>>>,
+    jwks: RwLock<Option<(Arc<JwkSet>, Instant)>>,
     last_jwks_fetch: Mutex<Option<Instant>>,
 }
 
@@ -244,15 +244,28 @@ impl OidcProvider {
                 self.config.issuer, metadata.issuer
             )));
         }
-        if !metadata
-            .code_challenge_methods_supported
-            .iter()
-            .any(|m| m == "S256")
+        // Some providers (Entra ID) support PKCE without announcing it: PKCE is always sent, and
+        // only a provider that announces methods without S256 is refused.
+        if !metadata.code_challenge_methods_supported.is_empty()
+            && !metadata
+                .code_challenge_methods_supported
+                .iter()
+                .any(|m| m == "S256")
         {
             return Err(OidcError::Misconfigured(
-                "the provider does not announce PKCE S256 (code_challenge_methods_supported)"
-                    .into(),
+                "the provider does not offer PKCE S256 (code_challenge_methods_supported)".into(),
             ));
+        }
+        // RFC 8414 §2: an absent list means client_secret_basic.
+        let methods = &metadata.token_endpoint_auth_methods_supported;
+        if !methods.is_empty()
+            && !methods
+                .iter()
+                .any(|m| m == "client_secret_basic" || m == "client_secret_post")
+        {
+            return Err(OidcError::Misconfigured(format!(
+                "the token endpoint accepts neither client_secret_basic nor client_secret_post ({methods:?})"
+            )));
         }
         if !metadata.id_token_signing_alg_values_supported.is_empty()
             && !metadata
@@ -284,15 +297,23 @@ impl OidcProvider {
         }
         let set: JwkSet = json_body(response, "JWKS").await?;
         let set = Arc::new(set);
-        *self.jwks.write().await = Some(Arc::clone(&set));
+        *self.jwks.write().await = Some((Arc::clone(&set), Instant::now()));
         Ok(set)
     }
 
     /// Verifies a token's signature against the provider's keys, refetching the JWKS once when
-    /// the token names a key we do not have (rotation), but not more than once a minute.
+    /// the token names a key we do not have (rotation), but not more often than
+    /// `oidc.jwks_refetch_min_secs`.
     async fn verify_signature(&self, token: &str) -> Result<jwt::Verified, OidcError> {
         let metadata = self.metadata().await?;
-        let cached = self.jwks.read().await.clone();
+        // Keys are re-read hourly too, so a key the provider withdrew stops being trusted.
+        let cached = self
+            .jwks
+            .read()
+            .await
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < METADATA_TTL)
+            .map(|(keys, _)| Arc::clone(keys));
         let keys = match cached {
             Some(keys) => keys,
             None => self.fetch_jwks(&metadata).await?,
@@ -538,7 +559,26 @@ impl OidcProvider {
             )
             .into());
         }
-        let claims: Map<String, Value> = json_body(response, "userinfo").await?;
+        let signed = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/jwt"));
+        let claims: Map<String, Value> = if signed {
+            // §5.3.2: a signed UserInfo response (ProConnect sends one) is verified like an ID
+            // token, and must then come from our issuer and be meant for us.
+            let text = response
+                .text()
+                .await
+                .map_err(|e| OidcError::Unavailable(format!("userinfo: {}", describe(&e))))?;
+            let verified = self.verify_signature(text.trim()).await?;
+            self.check_issuer_and_audience(&verified.claims)?;
+            verified.claims
+        } else {
+            json_body(response, "userinfo")
+                .await
+                .map_err(|e| reject("userinfo_invalid", e.to_string()))?
+        };
         match claims.get("sub").and_then(Value::as_str) {
             Some(sub) if sub == subject => Ok(Some(claims)),
             other => Err(reject(
@@ -557,6 +597,7 @@ impl OidcProvider {
         token: &str,
     ) -> Result<Map<String, Value>, OidcError> {
         let verified = self.verify_signature(token).await?;
+        let verified_typ = verified.header.typ.clone();
         let claims = verified.claims;
         self.check_issuer_and_audience(&claims)?;
         let now = now();
@@ -572,9 +613,18 @@ impl OidcProvider {
                 reject("issued_too_long_ago", format!("issued {} s ago", now - iat)).into(),
             );
         }
-        if let Some(exp) = claims.get("exp").and_then(Value::as_i64) {
-            if exp + LEEWAY_SECS < now {
-                return Err(reject("expired", "logout token expired").into());
+        // Back-Channel Logout 1.0 §2.4 requires exp.
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| reject("malformed_token", "no exp"))?;
+        if exp + LEEWAY_SECS < now {
+            return Err(reject("expired", "logout token expired").into());
+        }
+        // §2.4: a typed logout token says so, and so cannot pass for another kind of token.
+        if let Some(typ) = verified_typ.as_deref() {
+            if !typ.eq_ignore_ascii_case("logout+jwt") && !typ.eq_ignore_ascii_case("JWT") {
+                return Err(reject("malformed_token", "typ is not logout+jwt").into());
             }
         }
         let has_event = claims
@@ -611,10 +661,20 @@ impl OidcProvider {
     ) -> Option<String> {
         let metadata = self.metadata().await.ok()?;
         let mut url = url::Url::parse(metadata.end_session_endpoint.as_deref()?).ok()?;
+        // The Content-Security-Policy lets forms lead to the issuer's origin only.
+        let issuer_origin = url::Url::parse(&self.config.issuer).ok()?.origin();
+        if url.origin() != issuer_origin {
+            tracing::warn!(
+                "end_session_endpoint is not on the issuer's origin; signing out locally only"
+            );
+            return None;
+        }
         url.query_pairs_mut()
             .append_pair("id_token_hint", id_token)
             .append_pair("post_logout_redirect_uri", post_logout_redirect)
-            .append_pair("client_id", &self.config.client_id);
+            .append_pair("client_id", &self.config.client_id)
+            // Some providers (ProConnect) require a state; its value is not used on return.
+            .append_pair("state", &crate::auth::session::random_token().ok()?);
         Some(url.into())
     }
 }
@@ -676,6 +736,7 @@ const KEPT_ATTRIBUTES: &[&str] = &[
     "organizational_unit",
     "belonging_population",
     "phone_number",
+    "phone",
 ];
 
 pub fn profile_from_claims(

@@ -209,13 +209,24 @@ async fn callback(
             "error-sso-domain",
         ));
     }
-    let roles = store::roles_for(&profile.groups, &provider.config);
+    // The domain allow-list means nothing for an address the provider itself has not verified.
+    let unverified = claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false);
+    if !provider.config.allowed_email_domains.is_empty() && unverified {
+        return Err(refuse(
+            &state,
+            &client_ip,
+            "email_not_verified",
+            profile.email.as_deref().unwrap_or(""),
+            "error-sso-domain",
+        ));
+    }
+    // Roles are computed inside the upsert, from all the account's groups (SSO and SCIM).
     let (account_id, disabled) = store::upsert_account(
         &state.db,
         &provider.config.issuer,
         &subject,
         &profile,
-        &roles,
+        &provider.config,
     )
     .await?;
     if disabled {
@@ -344,10 +355,9 @@ async fn backchannel_logout(
     }
     let sid = claims.get("sid").and_then(|v| v.as_str());
     let sub = claims.get("sub").and_then(|v| v.as_str());
+    // A valid token naming no live session is still a successful logout (§2.8): the session
+    // may have ended here first, as it does when the agent signs out from Beffroi.
     let ended = store::end_sessions(&state.db, &provider.config.issuer, sid, sub).await?;
-    if ended == 0 {
-        return Err(refused("unknown_session", "no session matches the sid/sub"));
-    }
     security_events::backchannel_logout(&client_ip, sid, sub, ended);
     let mut response = (axum::http::StatusCode::OK, "").into_response();
     response.headers_mut().insert(

@@ -87,12 +87,22 @@ pub fn roles_for(groups: &[String], config: &crate::config::OidcConfig) -> Vec<R
 
 /// Creates the account on first sign-in, or refreshes its name, e-mail, attributes, groups and
 /// roles; all in one transaction. Returns the account id and whether it is disabled.
+///
+/// With SCIM provisioning (`crate::scim`) the same account may be managed by the directory:
+/// - `disabled` is never changed here, so signing in cannot re-enable an account the directory
+///   (or anyone) disabled;
+/// - an account with a SCIM User keeps the name and e-mail the directory pushed;
+/// - only memberships of groups made from the groups claim (source `oidc`) are replaced: a SCIM
+///   group's members are the directory's to set;
+/// - roles come from all the account's groups: the claim's (SSO groups) and the directory's
+///   (SCIM groups); a claimed group that is a SCIM group counts only if SCIM made the agent a
+///   member.
 pub async fn upsert_account(
     db: &Database,
     issuer: &str,
     subject: &str,
     profile: &Profile,
-    roles: &[Role],
+    config: &crate::config::OidcConfig,
 ) -> Result<(i64, bool), DbError> {
     let now = now();
     let attributes = serde_json::Value::Object(profile.attributes.clone()).to_string();
@@ -102,8 +112,14 @@ pub async fn upsert_account(
             "INSERT INTO accounts (kind, issuer, subject, display_name, email, attributes, \
                                    disabled, created_at, updated_at, last_sign_in_at) \
              VALUES ('oidc', $1, $2, $3, $4, $5, FALSE, $6, $6, $6) \
-             ON CONFLICT (issuer, subject) DO UPDATE SET display_name = excluded.display_name, \
-                 email = excluded.email, attributes = excluded.attributes, \
+             ON CONFLICT (issuer, subject) DO UPDATE SET \
+                 display_name = CASE WHEN EXISTS (SELECT 1 FROM scim_users s \
+                     WHERE s.account_id = accounts.id) THEN accounts.display_name \
+                     ELSE excluded.display_name END, \
+                 email = CASE WHEN EXISTS (SELECT 1 FROM scim_users s \
+                     WHERE s.account_id = accounts.id) THEN accounts.email \
+                     ELSE excluded.email END, \
+                 attributes = excluded.attributes, \
                  updated_at = excluded.updated_at, last_sign_in_at = excluded.last_sign_in_at \
              RETURNING id, disabled",
         )
@@ -115,7 +131,13 @@ pub async fn upsert_account(
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM account_groups WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query(
+            "DELETE FROM account_groups WHERE account_id = $1 \
+             AND group_id IN (SELECT id FROM groups WHERE source = 'oidc')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         for group in &profile.groups {
             sqlx::query(
                 "INSERT INTO groups (name, source, created_at) VALUES ($1, 'oidc', $2) \
@@ -127,15 +149,25 @@ pub async fn upsert_account(
             .await?;
             sqlx::query(
                 "INSERT INTO account_groups (account_id, group_id) \
-                 SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
+                 SELECT $1, id FROM groups WHERE name = $2 AND source = 'oidc' \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(id)
             .bind(group)
             .execute(&mut *tx)
             .await?;
         }
+        // Roles follow the groups the account is now in, whichever source set them: the
+        // same rule SCIM applies when it changes a membership.
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.name FROM groups g JOIN account_groups ag ON ag.group_id = g.id \
+             WHERE ag.account_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM account_roles WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
-        for role in roles {
+        for role in roles_for(&groups, config) {
             sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
                 .bind(id)
                 .bind(role.as_str())

@@ -5,6 +5,9 @@
 //!    the token bound to the session, or to the pre-session cookie before sign-in.
 //!
 //! Either failure answers 403 and the handler never runs, so nothing is written.
+//!
+//! Exempt: the back-channel logout (a signed logout token authenticates it) and `/scim/v2`
+//! (a bearer token authenticates it); neither relies on cookies.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -66,6 +69,13 @@ async fn check(state: &AppState, request: Request) -> Result<Request, AppError> 
     }
     // Server-to-server endpoints authenticated by a signed token, not by a browser session.
     if EXEMPT_PATHS.contains(&request.uri().path()) {
+        return Ok(request);
+    }
+    // SCIM (`/scim/v2` and below) is authenticated by a bearer token in the Authorization
+    // header, which a browser never attaches on its own: a forged cross-site request carries
+    // no credential there, so there is nothing for CSRF to protect, and the directory sends
+    // no Origin header.
+    if crate::scim::is_scim_path(request.uri().path()) {
         return Ok(request);
     }
     let expected = expected_origin(state, &request).ok_or(AppError::CsrfRejected("no host"))?;

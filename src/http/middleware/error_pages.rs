@@ -2,6 +2,10 @@
 //! rejections (bad form, wrong method, body too large), unknown routes, timeouts, panics — into
 //! a page in the site's layout and the visitor's language. 5xx pages show only the request id;
 //! the detail was logged where it happened.
+//!
+//! Two markers make it step aside: [`HtmlPage`] (the body is already a finished page) and
+//! [`ApiErrorBody`] (the body is a machine-readable error for an API client, such as a SCIM
+//! Error; turning it into HTML would break the client).
 
 use askama::Template;
 use axum::extract::{Request, State};
@@ -25,6 +29,11 @@ pub struct ErrorPage {
     pub retry_after: Option<String>,
     pub request_id: Option<String>,
 }
+
+/// Marks an error response whose body is already a complete machine-readable error document for
+/// an API client (the SCIM Error of RFC 7644 §3.12): this middleware leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiErrorBody;
 
 /// Headers of the bare error response worth keeping on the page.
 const KEPT_HEADERS: &[HeaderName] = &[
@@ -69,7 +78,10 @@ pub async fn render_error_pages(
     let is_head = request.method() == axum::http::Method::HEAD;
     let response = next.run(request).await;
     let status = response.status();
-    if status.as_u16() < 400 || response.extensions().get::<HtmlPage>().is_some() {
+    if status.as_u16() < 400
+        || response.extensions().get::<HtmlPage>().is_some()
+        || response.extensions().get::<ApiErrorBody>().is_some()
+    {
         return response;
     }
     let session = response
