@@ -129,6 +129,15 @@ mod tests {
     }
 
     #[test]
+    fn leaf_hash_matches_the_documented_example() {
+        // Computed independently (Python hashlib) and quoted in audit/FORMAT.md.
+        assert_eq!(
+            hex::encode(sample().leaf_hash().unwrap()),
+            "fc46f6b98b7738926321ebc6ff07f19a5e1ca16106eb8075d4506113d23bb286"
+        );
+    }
+
+    #[test]
     fn absent_and_empty_differ_and_every_field_counts() {
         let base = sample();
         let mut empty_target = base.clone();
