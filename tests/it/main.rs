@@ -6,6 +6,7 @@
 mod helpers;
 mod idp;
 
+mod audit;
 mod bad_input;
 mod cli;
 mod csrf;
