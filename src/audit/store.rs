@@ -13,7 +13,7 @@ use crate::db::{Database, DbError, Tx};
 use crate::{with_db, with_tx};
 
 /// Advisory lock key serialising appends on PostgreSQL ("BEFFROI" in ASCII).
-const APPEND_LOCK: i64 = 0x4245_4646_524f_49;
+const APPEND_LOCK: i64 = 0x0042_4546_4652_4f49;
 
 /// What a caller records; the log adds the sequence number, the time and the hash.
 #[derive(Debug, Clone)]
