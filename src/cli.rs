@@ -220,8 +220,13 @@ async fn check_config(path: &Path) -> Result<(), String> {
             .await
             .map_err(|e| format!("oidc.issuer: {e}"))?;
         say!(
-            "ok   identity provider {} answers: PKCE S256, algorithms {:?}",
+            "ok   identity provider {} answers: PKCE {}, algorithms {:?}",
             metadata.issuer,
+            if metadata.code_challenge_methods_supported.is_empty() {
+                "not announced (S256 is sent anyway)"
+            } else {
+                "S256"
+            },
             metadata.id_token_signing_alg_values_supported
         );
         if metadata.end_session_endpoint.is_none() {

@@ -2,8 +2,8 @@
 //! hashes with distinct prefixes (so a leaf can never pass for a node), the tree head, and
 //! inclusion and consistency proofs with their verification (RFC 9162 §2.1.3.2, §2.1.4.2).
 //!
-//! Pure functions over hashes; no storage, no I/O. The Python verifier in `audit/verify.py`
-//! implements the same rules independently.
+//! Pure functions over hashes; no storage, no I/O. The independent Python verifier (to come in
+//! `audit/`) must implement the same rules on its own, from `audit/FORMAT.md`.
 
 use sha2::{Digest, Sha256};
 

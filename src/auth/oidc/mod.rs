@@ -312,10 +312,21 @@ impl OidcProvider {
             .read()
             .await
             .as_ref()
-            .filter(|(_, at)| at.elapsed() < METADATA_TTL)
-            .map(|(keys, _)| Arc::clone(keys));
+            .map(|(keys, at)| (Arc::clone(keys), at.elapsed() < METADATA_TTL));
         let keys = match cached {
-            Some(keys) => keys,
+            Some((keys, true)) => keys,
+            // Stale: refetch, at most as often as for an unknown key; while the provider is
+            // down, the keys we have stay in use rather than refusing every token.
+            Some((keys, false)) => {
+                let may_refetch = self.last_jwks_fetch.lock().await.is_none_or(|at| {
+                    at.elapsed() >= Duration::from_secs(self.config.jwks_refetch_min_secs)
+                });
+                if may_refetch {
+                    self.fetch_jwks(&metadata).await.unwrap_or(keys)
+                } else {
+                    keys
+                }
+            }
             None => self.fetch_jwks(&metadata).await?,
         };
         match jwt::verify(token, &keys, &self.allowed) {

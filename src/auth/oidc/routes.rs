@@ -210,7 +210,12 @@ async fn callback(
         ));
     }
     // The domain allow-list means nothing for an address the provider itself has not verified.
-    let unverified = claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false);
+    // Some providers send the boolean as a string.
+    let unverified = match claims.get("email_verified") {
+        Some(serde_json::Value::Bool(b)) => !b,
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    };
     if !provider.config.allowed_email_domains.is_empty() && unverified {
         return Err(refuse(
             &state,
