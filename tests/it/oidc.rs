@@ -23,7 +23,29 @@ both_backends!(
     malformed_logout_tokens_are_refused,
     rp_initiated_logout_ends_the_provider_session,
     signed_userinfo_is_verified,
+    sign_ins_started_in_two_tabs_both_complete,
 );
+
+/// Two tabs start signing in before either comes back: each keeps its own browser binding.
+async fn sign_ins_started_in_two_tabs_both_complete(backend: Backend) {
+    let sso = spawn_sso_app(backend, Idp::shared(), SsoOptions::default()).await;
+    let browser = sso.app.client();
+    let first = sso
+        .authorize(&browser, &idp_browser(), "bob", "/first")
+        .await;
+    let second = sso
+        .authorize(&browser, &idp_browser(), "bob", "/second")
+        .await;
+    let r = browser.get(&first).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/first");
+    let r = browser.get(&second).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/second");
+    // A third browser still cannot use either callback.
+    assert_eq!(
+        sso.app.client().get(&first).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+}
 
 /// ProConnect answers UserInfo as a signed JWT: it is verified like an ID token.
 async fn signed_userinfo_is_verified(backend: Backend) {

@@ -21,8 +21,18 @@ use crate::routes::RouteTable;
 use crate::security_events;
 
 /// Binds a started sign-in to the browser that started it, so that a callback URL planted in
-/// another browser (login CSRF, session swapping) is refused.
-pub const BROWSER_COOKIE: &str = "__Host-beffroi-oidc";
+/// another browser (login CSRF, session swapping) is refused. One cookie per pending sign-in,
+/// named after its state ([`browser_cookie_name`]), so sign-ins started in two tabs both work.
+pub const BROWSER_COOKIE_PREFIX: &str = "__Host-beffroi-oidc-";
+
+/// The binding cookie's name for a given `state`: a prefix of the state's hash, so the name says
+/// nothing usable about the state itself.
+pub fn browser_cookie_name(state: &str) -> String {
+    format!(
+        "{BROWSER_COOKIE_PREFIX}{}",
+        hash_token(state).get(..16).unwrap_or_default()
+    )
+}
 pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
 pub const BACKCHANNEL_PATH: &str = "/auth/oidc/backchannel-logout";
 
@@ -92,7 +102,7 @@ async fn start(
     .await?;
     let mut response = Redirect::to(&url).into_response();
     if let Some(v) = cookies::set_persistent(
-        BROWSER_COOKIE,
+        &browser_cookie_name(&state_token),
         &browser,
         store::REQUEST_TTL_SECS.unsigned_abs(),
     ) {
@@ -153,7 +163,8 @@ async fn callback(
             "error-sso-expired",
         ));
     }
-    let browser = cookies::get(&headers, BROWSER_COOKIE).unwrap_or_default();
+    let cookie_name = browser_cookie_name(&state_param);
+    let browser = cookies::get(&headers, &cookie_name).unwrap_or_default();
     if hash_token(&browser) != pending.browser_hash {
         return Err(refuse(
             &state,
@@ -271,7 +282,7 @@ async fn callback(
     for v in [
         cookies::set(SESSION_COOKIE, token.expose_secret()),
         cookies::clear(PRE_SESSION_COOKIE),
-        cookies::clear(BROWSER_COOKIE),
+        cookies::clear(&cookie_name),
     ]
     .into_iter()
     .flatten()
