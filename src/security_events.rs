@@ -101,10 +101,14 @@ pub fn rate_limited(
     scope: &'static str,
     client_ip: &str,
     retry_after_secs: u64,
+    report: bool,
 ) {
     metrics.count_rate_limited(scope);
-    tracing::warn!(target: "security", event = "rate_limit", scope, client_ip, retry_after_secs,
-        "rate limit tripped");
+    // `report` is false for the second and later trips of an address within a minute.
+    if report {
+        tracing::warn!(target: "security", event = "rate_limit", scope, client_ip, retry_after_secs,
+            "rate limit tripped (further trips from this address in the next minute are counted, not logged)");
+    }
 }
 
 fn roles_text(roles: &[crate::accounts::Role]) -> String {

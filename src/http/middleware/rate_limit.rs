@@ -24,6 +24,9 @@ use crate::security_events;
 pub struct RateLimiters {
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     sign_in: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// One security event per address per minute: a flood must not flood the journal too (and
+    /// make journald drop other events). Every refusal is still counted in the metrics.
+    reported: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -38,6 +41,7 @@ impl RateLimiters {
         Self {
             general: Arc::new(RateLimiter::keyed(general)),
             sign_in: Arc::new(RateLimiter::keyed(sign_in)),
+            reported: Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN))),
         }
     }
 
@@ -45,6 +49,7 @@ impl RateLimiters {
     pub fn shrink(&self) {
         self.general.retain_recent();
         self.sign_in.retain_recent();
+        self.reported.retain_recent();
     }
 
     fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: &IpAddr) -> Result<(), u64> {
@@ -93,7 +98,14 @@ pub async fn limit_requests(
         Ok(()) => next.run(request).await,
         Err((scope, retry_after_secs)) => {
             let retry_after_secs = retry_after_secs.max(1);
-            security_events::rate_limited(&state.metrics, scope, &ip.to_string(), retry_after_secs);
+            let report = state.limiters.reported.check_key(&key).is_ok();
+            security_events::rate_limited(
+                &state.metrics,
+                scope,
+                &ip.to_string(),
+                retry_after_secs,
+                report,
+            );
             AppError::TooManyRequests { retry_after_secs }.into_response()
         }
     }
