@@ -48,6 +48,11 @@ pub enum Command {
         #[arg(long, default_value = "admin")]
         username: String,
     },
+    /// The tamper-evident audit log: verify it, or sign a checkpoint of it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Start a self-contained demonstration instance with its own data directory.
     Demo {
         /// Directory for the demo's configuration and data (created if missing).
@@ -67,6 +72,20 @@ macro_rules! say {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every entry's hash, the tree and every checkpoint; name the first bad entry.
+    /// Exits non-zero on any inconsistency.
+    Verify,
+    /// Sign and store a checkpoint of the log as it is now.
+    Checkpoint,
+}
+
+/// The server's checkpoint signing key, in the data directory.
+pub fn checkpoint_key_path(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("audit-checkpoint-key.pk8")
 }
 
 pub fn run() -> ExitCode {
@@ -136,6 +155,43 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 say!("Warning: local_sign_in.enabled is false; enable it to use this account.");
             }
             Ok(())
+        }
+        Command::Audit { command } => {
+            let (config, db, _) = open_for_admin_task(&cli.config, false).await?;
+            let signer = crate::audit::checkpoint::CheckpointSigner::load_or_create(
+                &checkpoint_key_path(&config),
+            )
+            .map_err(|e| e.to_string())?;
+            match command {
+                AuditCommand::Verify => {
+                    let report = crate::audit::verify::verify(&db, Some(&signer.public_key()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    say!(
+                        "ok   audit log verified: {} entries ({} purged), {} checkpoints, root {}",
+                        report.entries,
+                        report.purged,
+                        report.checkpoints,
+                        hex::encode(report.root)
+                    );
+                    Ok(())
+                }
+                AuditCommand::Checkpoint => {
+                    match crate::audit::verify::write_checkpoint(&db, &signer)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(cp) => say!(
+                            "checkpoint signed: tree size {}, root {}, key {}",
+                            cp.tree_size,
+                            hex::encode(cp.root),
+                            hex::encode(signer.public_key())
+                        ),
+                        None => say!("nothing to sign: the log is empty or already covered"),
+                    }
+                    Ok(())
+                }
+            }
         }
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }

@@ -7,3 +7,4 @@ pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
 pub mod store;
+pub mod verify;

@@ -398,3 +398,26 @@ async fn check_config_reports_on_the_identity_provider() {
         "{err}"
     );
 }
+
+#[test]
+fn audit_commands_verify_and_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("beffroi.toml");
+    write(&config, &base_config(dir.path()), 0o600);
+    let (ok, out, err) = run(beffroi().args(["audit", "verify", "--config"]).arg(&config));
+    assert!(ok, "{err}");
+    assert!(out.contains("ok   audit log verified: 0 entries"), "{out}");
+    let (ok, out, _) = run(beffroi()
+        .args(["audit", "checkpoint", "--config"])
+        .arg(&config));
+    assert!(ok && out.contains("nothing to sign"), "{out}");
+    let key = dir.path().join("data").join("audit-checkpoint-key.pk8");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A readable key is refused: whoever reads it can forge checkpoints.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = run(beffroi().args(["audit", "verify", "--config"]).arg(&config));
+    assert!(!ok && err.contains("audit-checkpoint-key.pk8"), "{err}");
+}

@@ -1,0 +1,203 @@
+//! `beffroi audit verify` and `beffroi audit checkpoint`: recompute every entry's leaf hash from
+//! its stored fields, check the sequence has no gap, rebuild the tree, and check every signed
+//! checkpoint against the log prefix it covers (which also proves consistency between
+//! checkpoints: they are all recomputed from the same leaves). The first bad sequence number is
+//! named.
+
+use crate::audit::checkpoint::{Checkpoint, CheckpointSigner};
+use crate::audit::entry::Entry;
+use crate::audit::merkle::{self, Hash};
+use crate::db::{Database, DbError};
+use crate::with_db;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub entries: u64,
+    pub root: Hash,
+    pub checkpoints: usize,
+    pub purged: u64,
+}
+
+/// What is wrong, at the first sequence number where it shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Tampering {
+    #[error("entry {expected} is missing (the next stored entry is {found})")]
+    Gap { expected: u64, found: i64 },
+    #[error("entry {seq} does not match its hash (a field was changed)")]
+    Altered { seq: u64 },
+    #[error(
+        "checkpoint at tree size {tree_size} covers entries the log no longer has (log has {entries})"
+    )]
+    Truncated { tree_size: u64, entries: u64 },
+    #[error(
+        "checkpoint at tree size {tree_size}: the log's entries 1..={tree_size} give another root (history rewritten)"
+    )]
+    Rewritten { tree_size: u64 },
+    #[error("checkpoint at tree size {tree_size}: bad signature")]
+    BadSignature { tree_size: u64 },
+    #[error("checkpoint at tree size {tree_size} was signed by another key")]
+    ForeignKey { tree_size: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("audit log TAMPERED: {0}")]
+    Tampered(Tampering),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+type Row = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    Vec<u8>,
+    Option<i64>,
+);
+
+/// tree_size, root, time_us, public_key, signature
+type CheckpointRow = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
+
+/// Verifies the whole log. `expected_key` is the server's checkpoint public key, when known: a
+/// checkpoint signed by any other key is reported.
+pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Report, VerifyError> {
+    let rows: Vec<Row> = with_db!(db, pool => sqlx::query_as(
+        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
+                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
+    ).fetch_all(pool).await.map_err(DbError::from)?);
+    let mut leaves: Vec<Hash> = Vec::with_capacity(rows.len());
+    let mut purged = 0;
+    for (i, row) in rows.into_iter().enumerate() {
+        let expected = i as u64 + 1;
+        let (
+            seq,
+            time_us,
+            actor_id,
+            actor_name,
+            actor_ip,
+            request_id,
+            action,
+            target,
+            outcome,
+            details,
+            stored,
+            purged_at,
+        ) = row;
+        if u64::try_from(seq).ok() != Some(expected) {
+            return Err(VerifyError::Tampered(Tampering::Gap {
+                expected,
+                found: seq,
+            }));
+        }
+        let stored: Hash = stored
+            .try_into()
+            .map_err(|_| VerifyError::Tampered(Tampering::Altered { seq: expected }))?;
+        if purged_at.is_some() {
+            // The personal fields are gone by design; the stored hash still anchors the entry.
+            purged += 1;
+        } else {
+            let entry = Entry {
+                seq: expected,
+                time_us,
+                actor_id,
+                actor_name,
+                actor_ip,
+                request_id,
+                action,
+                target,
+                outcome,
+                details,
+            };
+            let recomputed = entry
+                .leaf_hash()
+                .map_err(|_| VerifyError::Tampered(Tampering::Altered { seq: expected }))?;
+            if recomputed != stored {
+                return Err(VerifyError::Tampered(Tampering::Altered { seq: expected }));
+            }
+        }
+        leaves.push(stored);
+    }
+    let checkpoints: Vec<CheckpointRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT tree_size, root, time_us, public_key, signature FROM audit_checkpoints ORDER BY tree_size"
+    ).fetch_all(pool).await.map_err(DbError::from)?);
+    let entries = leaves.len() as u64;
+    for (size, root, time_us, key, signature) in &checkpoints {
+        let tree_size = u64::try_from(*size).unwrap_or(u64::MAX);
+        let Ok(root) = Hash::try_from(root.as_slice()) else {
+            return Err(VerifyError::Tampered(Tampering::BadSignature { tree_size }));
+        };
+        let checkpoint = Checkpoint {
+            tree_size,
+            root,
+            time_us: *time_us,
+        };
+        if !checkpoint.verify(key, signature) {
+            return Err(VerifyError::Tampered(Tampering::BadSignature { tree_size }));
+        }
+        if expected_key.is_some_and(|k| k.as_slice() != key.as_slice()) {
+            return Err(VerifyError::Tampered(Tampering::ForeignKey { tree_size }));
+        }
+        let Some(prefix) = usize::try_from(tree_size)
+            .ok()
+            .and_then(|n| leaves.get(..n))
+        else {
+            return Err(VerifyError::Tampered(Tampering::Truncated {
+                tree_size,
+                entries,
+            }));
+        };
+        if merkle::root(prefix) != root {
+            return Err(VerifyError::Tampered(Tampering::Rewritten { tree_size }));
+        }
+    }
+    Ok(Report {
+        entries,
+        root: merkle::root(&leaves),
+        checkpoints: checkpoints.len(),
+        purged,
+    })
+}
+
+/// Signs and stores a checkpoint of the log as it is now (nothing if it is already covered).
+pub async fn write_checkpoint(
+    db: &Database,
+    signer: &CheckpointSigner,
+) -> Result<Option<Checkpoint>, DbError> {
+    let (tree_size, root) = crate::audit::store::tree_head(db).await?;
+    let size_db =
+        i64::try_from(tree_size).map_err(|_| DbError::Snapshot("audit log too large".into()))?;
+    let exists: i64 = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_checkpoints WHERE tree_size = $1"
+    ).bind(size_db).fetch_one(pool).await?);
+    if exists > 0 || tree_size == 0 {
+        return Ok(None);
+    }
+    let time_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let checkpoint = Checkpoint {
+        tree_size,
+        root,
+        time_us,
+    };
+    let signature = signer.sign(&checkpoint);
+    with_db!(db, pool => sqlx::query(
+        "INSERT INTO audit_checkpoints (tree_size, root, time_us, public_key, signature) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(size_db)
+    .bind(root.to_vec())
+    .bind(time_us)
+    .bind(signer.public_key().to_vec())
+    .bind(signature.to_vec())
+    .execute(pool).await.map(|_| ())?);
+    Ok(Some(checkpoint))
+}
