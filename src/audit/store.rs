@@ -86,6 +86,77 @@ pub async fn append(tx: &mut Tx, new: NewEntry) -> Result<Entry, DbError> {
     Ok(entry)
 }
 
+/// An entry as stored: its fields, the leaf hash stored beside them (which a verifier compares
+/// with the hash it recomputes), and whether its personal fields were purged.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// The sequence number as stored (checked by the verifier before anything else).
+    pub stored_seq: i64,
+    pub entry: Entry,
+    pub leaf_hash: Vec<u8>,
+    pub purged: bool,
+}
+
+type EntryRow = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    Vec<u8>,
+    Option<i64>,
+);
+
+/// Every entry in sequence order.
+pub async fn stored_entries(db: &Database) -> Result<Vec<StoredEntry>, DbError> {
+    let rows: Vec<EntryRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
+                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
+    ).fetch_all(pool).await?);
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                seq,
+                time_us,
+                actor_id,
+                actor_name,
+                actor_ip,
+                request_id,
+                action,
+                target,
+                outcome,
+                details,
+                leaf_hash,
+                purged_at,
+            )| {
+                StoredEntry {
+                    stored_seq: seq,
+                    entry: Entry {
+                        seq: u64::try_from(seq).unwrap_or(0),
+                        time_us,
+                        actor_id,
+                        actor_name,
+                        actor_ip,
+                        request_id,
+                        action,
+                        target,
+                        outcome,
+                        details,
+                    },
+                    leaf_hash,
+                    purged: purged_at.is_some(),
+                }
+            },
+        )
+        .collect())
+}
+
 /// The stored leaf hashes in sequence order, with the first sequence number that breaks the
 /// chain of numbers (a gap or a reordering), if any.
 pub async fn leaf_hashes(db: &Database) -> Result<Vec<(i64, Hash)>, DbError> {

@@ -5,7 +5,6 @@
 //! named.
 
 use crate::audit::checkpoint::{Checkpoint, CheckpointSigner};
-use crate::audit::entry::Entry;
 use crate::audit::merkle::{self, Hash};
 use crate::db::{Database, DbError};
 use crate::with_db;
@@ -47,75 +46,33 @@ pub enum VerifyError {
     Db(#[from] DbError),
 }
 
-type Row = (
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    String,
-    Vec<u8>,
-    Option<i64>,
-);
-
 /// tree_size, root, time_us, public_key, signature
 type CheckpointRow = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
 
 /// Verifies the whole log. `expected_key` is the server's checkpoint public key, when known: a
 /// checkpoint signed by any other key is reported.
 pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Report, VerifyError> {
-    let rows: Vec<Row> = with_db!(db, pool => sqlx::query_as(
-        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
-                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
-    ).fetch_all(pool).await.map_err(DbError::from)?);
-    let mut leaves: Vec<Hash> = Vec::with_capacity(rows.len());
+    let stored = crate::audit::store::stored_entries(db).await?;
+    let mut leaves: Vec<Hash> = Vec::with_capacity(stored.len());
     let mut purged = 0;
-    for (i, row) in rows.into_iter().enumerate() {
+    for (i, row) in stored.into_iter().enumerate() {
         let expected = i as u64 + 1;
-        let (
-            seq,
-            time_us,
-            actor_id,
-            actor_name,
-            actor_ip,
-            request_id,
-            action,
-            target,
-            outcome,
-            details,
-            stored,
-            purged_at,
-        ) = row;
-        if u64::try_from(seq).ok() != Some(expected) {
+        if u64::try_from(row.stored_seq).ok() != Some(expected) {
             return Err(VerifyError::Tampered(Tampering::Gap {
                 expected,
-                found: seq,
+                found: row.stored_seq,
             }));
         }
-        let stored: Hash = stored
+        let stored: Hash = row
+            .leaf_hash
             .try_into()
             .map_err(|_| VerifyError::Tampered(Tampering::Altered { seq: expected }))?;
-        if purged_at.is_some() {
+        if row.purged {
             // The personal fields are gone by design; the stored hash still anchors the entry.
             purged += 1;
         } else {
-            let entry = Entry {
-                seq: expected,
-                time_us,
-                actor_id,
-                actor_name,
-                actor_ip,
-                request_id,
-                action,
-                target,
-                outcome,
-                details,
-            };
-            let recomputed = entry
+            let recomputed = row
+                .entry
                 .leaf_hash()
                 .map_err(|_| VerifyError::Tampered(Tampering::Altered { seq: expected }))?;
             if recomputed != stored {

@@ -2,7 +2,6 @@
 //! stored leaf hashes equal to the entries' canonical hashes, and a table that refuses UPDATE,
 //! DELETE (and TRUNCATE on PostgreSQL) except the retention purge.
 
-use beffroi::audit::entry::Entry;
 use beffroi::audit::merkle;
 use beffroi::audit::store::{self, NewEntry};
 
@@ -28,20 +27,6 @@ fn new_entry(n: usize) -> NewEntry {
     }
 }
 
-type Row = (
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    String,
-    Vec<u8>,
-);
-
 async fn appends_are_gapless_and_hash_what_is_stored(backend: Backend) {
     let app = spawn_app(backend).await;
     let db = app.db().clone();
@@ -65,38 +50,15 @@ async fn appends_are_gapless_and_hash_what_is_stored(backend: Backend) {
     }
     seqs.sort();
     assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
-    let rows: Vec<Row> = beffroi::with_db!(&db, pool => sqlx::query_as(
-        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, details, leaf_hash \
-         FROM audit_log ORDER BY seq").fetch_all(pool).await.unwrap());
     let mut recomputed = Vec::new();
-    for (
-        seq,
-        time_us,
-        actor_id,
-        actor_name,
-        actor_ip,
-        request_id,
-        action,
-        target,
-        outcome,
-        details,
-        leaf,
-    ) in rows
-    {
-        let entry = Entry {
-            seq: u64::try_from(seq).unwrap(),
-            time_us,
-            actor_id,
-            actor_name,
-            actor_ip,
-            request_id,
-            action,
-            target,
-            outcome,
-            details,
-        };
-        let hash = entry.leaf_hash().unwrap();
-        assert_eq!(hash.to_vec(), leaf, "entry {seq}");
+    for stored in store::stored_entries(&db).await.unwrap() {
+        let hash = stored.entry.leaf_hash().unwrap();
+        assert_eq!(
+            hash.to_vec(),
+            stored.leaf_hash,
+            "entry {}",
+            stored.stored_seq
+        );
         recomputed.push(hash);
     }
     let (size, root) = store::tree_head(&db).await.unwrap();
