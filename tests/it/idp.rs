@@ -33,12 +33,26 @@ fn idp_dir() -> std::path::PathBuf {
         .join("idp")
 }
 
+/// Starts the provider, trying again if it does not report ready in time (on a loaded 2-core
+/// machine a start can stall; its stderr is kept for the error message).
 fn start_process() -> (String, Child) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match try_start_process() {
+            Ok(started) => return started,
+            Err(why) => failures.push(why),
+        }
+    }
+    panic!("the test IdP did not start, three times: {failures:#?}");
+}
+
+fn try_start_process() -> Result<(String, Child), String> {
     let dir = idp_dir();
     assert!(
         dir.join("node_modules").exists(),
         "run `npm ci` in tests/idp (./scripts/test does)"
     );
+    let stderr_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     let mut child = Command::new("node")
         .arg("server.mjs")
         .current_dir(&dir)
@@ -46,7 +60,7 @@ fn start_process() -> (String, Child) {
         .env("IDP_EXIT_ON_STDIN_EOF", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr_file.reopen().map_err(|e| e.to_string())?)
         .spawn()
         .expect("node must be installed");
     let stdout = child.stdout.take().unwrap();
@@ -62,17 +76,24 @@ fn start_process() -> (String, Child) {
             sink.clear();
         }
     });
-    let line = rx
+    let ready = rx
         .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the test IdP did not say IDP_READY within 30 s");
-    let json = line
-        .strip_prefix("IDP_READY ")
-        .unwrap_or_else(|| panic!("IdP did not start: {line:?}"));
+        .ok()
+        .and_then(|line| line.strip_prefix("IDP_READY ").map(str::to_owned));
+    let Some(json) = ready else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(stderr_file.path()).unwrap_or_default();
+        let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().join(" | ");
+        return Err(format!(
+            "no IDP_READY within 30 s; stderr (last lines, newest first): {tail}"
+        ));
+    };
     let issuer = serde_json::from_str::<Value>(json.trim()).unwrap()["issuer"]
         .as_str()
         .unwrap()
         .to_owned();
-    (issuer, child)
+    Ok((issuer, child))
 }
 
 static SHARED: OnceLock<Mutex<(String, Child)>> = OnceLock::new();
