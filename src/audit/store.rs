@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::audit::catalogue;
 use crate::audit::entry::Entry;
 use crate::audit::merkle::{self, Hash};
 use crate::db::{Database, DbError, Tx};
@@ -28,7 +29,8 @@ pub struct NewEntry {
     pub details: Value,
 }
 
-fn now_us() -> i64 {
+/// Now, in microseconds since the Unix epoch (the log's clock).
+pub fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -37,6 +39,12 @@ fn now_us() -> i64 {
 
 /// Appends `new` in `tx`; returns the stored entry.
 pub async fn append(tx: &mut Tx, new: NewEntry) -> Result<Entry, DbError> {
+    if !catalogue::is_action(new.action) || !catalogue::is_outcome(new.outcome) {
+        return Err(DbError::Audit(format!(
+            "{}/{} is not in the catalogue (src/audit/catalogue.rs)",
+            new.action, new.outcome
+        )));
+    }
     if let Tx::Postgres(t) = tx {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
@@ -63,9 +71,8 @@ pub async fn append(tx: &mut Tx, new: NewEntry) -> Result<Entry, DbError> {
     };
     let leaf = entry
         .leaf_hash()
-        .map_err(|e| DbError::Snapshot(format!("audit entry too large: {e}")))?;
-    let seq_db =
-        i64::try_from(entry.seq).map_err(|_| DbError::Snapshot("audit log full".into()))?;
+        .map_err(|e| DbError::Audit(format!("entry too large: {e}")))?;
+    let seq_db = i64::try_from(entry.seq).map_err(|_| DbError::Audit("the log is full".into()))?;
     with_tx!(tx, conn => sqlx::query(
         "INSERT INTO audit_log (seq, time_us, actor_id, actor_name, actor_ip, request_id, action, \
                                 target, outcome, details, leaf_hash) \
@@ -177,4 +184,23 @@ pub async fn leaf_hashes(db: &Database) -> Result<Vec<(i64, Hash)>, DbError> {
 pub async fn tree_head(db: &Database) -> Result<(u64, Hash), DbError> {
     let leaves: Vec<Hash> = leaf_hashes(db).await?.into_iter().map(|(_, h)| h).collect();
     Ok((leaves.len() as u64, merkle::root(&leaves)))
+}
+
+/// The retention purge: empties the personal fields of entries older than `before_us` (the
+/// only UPDATE the table's triggers allow); returns how many entries were purged.
+pub async fn purge_before(tx: &mut Tx, before_us: i64) -> Result<u64, DbError> {
+    let purged = with_tx!(tx, conn => sqlx::query(
+        "UPDATE audit_log SET actor_id = NULL, actor_name = NULL, actor_ip = NULL, \
+             request_id = NULL, target = NULL, details = '{}', purged_at = $1 \
+         WHERE time_us < $2 AND purged_at IS NULL"
+    ).bind(now_us()).bind(before_us).execute(conn).await?.rows_affected());
+    Ok(purged)
+}
+
+/// The details of the latest entry with `action`, if any (e.g. the previous `server.start`).
+pub async fn latest_details(db: &Database, action: &str) -> Result<Option<Value>, DbError> {
+    let text: Option<String> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1"
+    ).bind(action).fetch_optional(pool).await?);
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }

@@ -146,15 +146,45 @@ pub async fn write_checkpoint(
         time_us,
     };
     let signature = signer.sign(&checkpoint);
-    with_db!(db, pool => sqlx::query(
+    // Another node may sign the same tree size at the same moment: the first one stays.
+    let inserted = with_db!(db, pool => sqlx::query(
         "INSERT INTO audit_checkpoints (tree_size, root, time_us, public_key, signature) \
-         VALUES ($1, $2, $3, $4, $5)"
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING"
     )
     .bind(size_db)
     .bind(root.to_vec())
     .bind(time_us)
     .bind(signer.public_key().to_vec())
     .bind(signature.to_vec())
-    .execute(pool).await.map(|_| ())?);
-    Ok(Some(checkpoint))
+    .execute(pool).await?.rows_affected());
+    Ok((inserted == 1).then_some(checkpoint))
+}
+
+/// Whether a periodic checkpoint is due: `every_entries` entries appended since the last
+/// checkpoint, or an entry left uncovered for `every_us`. Cheap (three indexed lookups), so it
+/// can run often; an idle log gets no new checkpoint.
+pub async fn checkpoint_due(
+    db: &Database,
+    every_entries: u64,
+    every_us: i64,
+    now_us: i64,
+) -> Result<bool, DbError> {
+    let last_seq: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT MAX(seq) FROM audit_log"
+    ).fetch_one(pool).await?);
+    let covered: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT MAX(tree_size) FROM audit_checkpoints"
+    ).fetch_one(pool).await?);
+    let covered = covered.unwrap_or(0);
+    let new_entries = u64::try_from(last_seq.unwrap_or(0) - covered).unwrap_or(0);
+    if new_entries == 0 {
+        return Ok(false);
+    }
+    if new_entries >= every_entries {
+        return Ok(true);
+    }
+    let oldest_uncovered: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT time_us FROM audit_log WHERE seq = $1"
+    ).bind(covered + 1).fetch_optional(pool).await?);
+    Ok(oldest_uncovered.is_some_and(|t| now_us - t >= every_us))
 }
