@@ -5,6 +5,7 @@
 //!
 //! This module has no update and no delete: the table refuses them anyway (migration 0005).
 
+use futures_util::TryStreamExt;
 use serde_json::Value;
 
 use crate::audit::catalogue;
@@ -119,49 +120,67 @@ type EntryRow = (
     Option<i64>,
 );
 
+const SELECT_ENTRIES: &str = "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, \
+     action, target, outcome, details, leaf_hash, purged_at FROM audit_log ORDER BY seq";
+
+fn stored_entry(row: EntryRow) -> StoredEntry {
+    let (
+        seq,
+        time_us,
+        actor_id,
+        actor_name,
+        actor_ip,
+        request_id,
+        action,
+        target,
+        outcome,
+        details,
+        leaf_hash,
+        purged_at,
+    ) = row;
+    StoredEntry {
+        stored_seq: seq,
+        entry: Entry {
+            seq: u64::try_from(seq).unwrap_or(0),
+            time_us,
+            actor_id,
+            actor_name,
+            actor_ip,
+            request_id,
+            action,
+            target,
+            outcome,
+            details,
+        },
+        leaf_hash,
+        purged: purged_at.is_some(),
+    }
+}
+
 /// Every entry in sequence order.
 pub async fn stored_entries(db: &Database) -> Result<Vec<StoredEntry>, DbError> {
-    let rows: Vec<EntryRow> = with_db!(db, pool => sqlx::query_as(
-        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
-                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
-    ).fetch_all(pool).await?);
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                seq,
-                time_us,
-                actor_id,
-                actor_name,
-                actor_ip,
-                request_id,
-                action,
-                target,
-                outcome,
-                details,
-                leaf_hash,
-                purged_at,
-            )| {
-                StoredEntry {
-                    stored_seq: seq,
-                    entry: Entry {
-                        seq: u64::try_from(seq).unwrap_or(0),
-                        time_us,
-                        actor_id,
-                        actor_name,
-                        actor_ip,
-                        request_id,
-                        action,
-                        target,
-                        outcome,
-                        details,
-                    },
-                    leaf_hash,
-                    purged: purged_at.is_some(),
-                }
-            },
-        )
-        .collect())
+    let mut all = Vec::new();
+    each_entry(db, |e| {
+        all.push(e);
+        Ok::<(), DbError>(())
+    })
+    .await?;
+    Ok(all)
+}
+
+/// Calls `visit` with every entry in sequence order, streaming: memory stays flat however
+/// long the log is. Stops at the first error `visit` returns.
+pub async fn each_entry<E: From<DbError>>(
+    db: &Database,
+    mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
+) -> Result<(), E> {
+    with_db!(db, pool => {
+        let mut rows = sqlx::query_as::<_, EntryRow>(SELECT_ENTRIES).fetch(pool);
+        while let Some(row) = rows.try_next().await.map_err(DbError::from)? {
+            visit(stored_entry(row))?;
+        }
+    });
+    Ok(())
 }
 
 /// The stored leaf hashes in sequence order, with the first sequence number that breaks the
