@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Measure performance on a fresh, throw-away database and print the figures (the
+    /// configuration file is not read).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Start a self-contained demonstration instance with its own data directory.
     Demo {
         /// Directory for the demo's configuration and data (created if missing).
@@ -87,6 +93,25 @@ pub enum AuditCommand {
         /// Show how many entries would be purged, and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Append throughput (one per transaction, group commit, batches) and `audit verify` time.
+    Audit {
+        /// Entries in the log when it is verified.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Concurrent callers of the group-commit appender.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// An empty PostgreSQL database to use instead of SQLite in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Also write the figures into this Markdown file (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
     },
 }
 
@@ -165,6 +190,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         }
         Command::Audit { command } => {
             let (config, db, _) = open_for_admin_task(&cli.config, false).await?;
+            let appender = crate::audit::appender::GroupAppender::spawn(db.clone());
             let signer = crate::audit::checkpoint::CheckpointSigner::load_or_create(
                 &checkpoint_key_path(&config),
             )
@@ -178,7 +204,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     let audited = match &verdict {
                         Ok(r) => {
                             security_events::audit_verified(
-                                &db,
+                                &appender,
                                 &console,
                                 r.entries,
                                 r.checkpoints,
@@ -188,7 +214,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                         }
                         Err(crate::audit::verify::VerifyError::Tampered(t)) => {
                             security_events::audit_verified(
-                                &db,
+                                &appender,
                                 &console,
                                 0,
                                 0,
@@ -216,7 +242,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     {
                         Some(cp) => {
                             security_events::checkpoint_written(
-                                &db,
+                                &appender,
                                 &security_events::Actor::console(),
                                 cp.tree_size,
                                 &cp.root,
@@ -250,6 +276,25 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     Ok(())
                 }
             }
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Audit {
+                    entries,
+                    concurrency,
+                    database_url,
+                    write,
+                },
+        } => {
+            let bench = crate::bench::AuditBench {
+                entries,
+                concurrency,
+                database_url,
+                write,
+            };
+            let report = crate::bench::run_audit(&bench).await?;
+            say!("{report}");
+            Ok(())
         }
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }

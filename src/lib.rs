@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -64,6 +65,8 @@ pub struct AppInner {
     pub scim: Option<Arc<scim::ScimSettings>>,
     /// The Content-Security-Policy of every response.
     pub csp: security_headers::Policy,
+    /// Group commit for audit entries that record no other change.
+    pub audit: audit::appender::GroupAppender,
 }
 
 #[derive(Clone)]
@@ -114,6 +117,7 @@ impl AppState {
             .unwrap_or_default();
         let scim = scim::ScimSettings::from_config(&config)?.map(Arc::new);
         Ok(Self(Arc::new(AppInner {
+            audit: audit::appender::GroupAppender::spawn(db.clone()),
             scim,
             csp: security_headers::Policy::new(&form_origins),
             oidc,

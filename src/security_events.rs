@@ -12,6 +12,8 @@
 use serde_json::{Value, json};
 
 use crate::accounts::Role;
+use crate::audit::appender::GroupAppender;
+use crate::audit::entry::Entry;
 use crate::audit::store::{self, NewEntry};
 use crate::db::{Database, DbError, Tx};
 use crate::http::metrics::Metrics;
@@ -91,30 +93,48 @@ pub async fn record(
         },
     )
     .await?;
-    if outcome == "success" {
-        tracing::info!(target: "security", seq = entry.seq, action, outcome,
-            actor_id = entry.actor_id, actor = entry.actor_name, client_ip = entry.actor_ip,
-            target = entry.target, details = %entry.details, "audited");
-    } else {
-        tracing::warn!(target: "security", seq = entry.seq, action, outcome,
-            actor_id = entry.actor_id, actor = entry.actor_name, client_ip = entry.actor_ip,
-            target = entry.target, details = %entry.details, "audited");
-    }
+    mirror(&entry);
     Ok(())
 }
 
-/// Appends one entry in a transaction of its own (for events that change nothing else).
+/// The operator's copy of an appended entry, in the server's log.
+fn mirror(entry: &Entry) {
+    let (seq, action, outcome) = (entry.seq, entry.action.as_str(), entry.outcome.as_str());
+    if outcome == "success" {
+        tracing::info!(target: "security", seq, action, outcome,
+            actor_id = entry.actor_id, actor = entry.actor_name, client_ip = entry.actor_ip,
+            target = entry.target, details = %entry.details, "audited");
+    } else {
+        tracing::warn!(target: "security", seq, action, outcome,
+            actor_id = entry.actor_id, actor = entry.actor_name, client_ip = entry.actor_ip,
+            target = entry.target, details = %entry.details, "audited");
+    }
+}
+
+/// Appends one entry that records no other change, through the group-commit appender (many
+/// such entries share one commit); returns once it is committed.
 pub async fn record_alone(
-    db: &Database,
+    audit: &GroupAppender,
     actor: &Actor,
     action: &'static str,
     target: Option<String>,
     outcome: &'static str,
     details: Value,
 ) -> Result<(), DbError> {
-    let mut tx = db.begin().await?;
-    record(&mut tx, actor, action, target, outcome, details).await?;
-    tx.commit().await
+    let entry = audit
+        .append(NewEntry {
+            actor_id: actor.account_id,
+            actor_name: actor.name.clone(),
+            actor_ip: actor.ip.clone(),
+            request_id: actor.request_id.clone(),
+            action,
+            target,
+            outcome,
+            details,
+        })
+        .await?;
+    mirror(&entry);
+    Ok(())
 }
 
 /// An entry planned before its transaction runs (SCIM plans its writes, then commits them with
@@ -207,10 +227,32 @@ pub async fn sign_in_failed(
     record(tx, actor, "auth.sign_in_failure", None, "denied", details).await
 }
 
+/// A password sign-in refused before any check that changes state (locked out, local sign-in
+/// turned off).
+pub async fn sign_in_refused(
+    audit: &GroupAppender,
+    metrics: &Metrics,
+    actor: &Actor,
+    login: &str,
+    reason: SignInFailure,
+) -> Result<(), DbError> {
+    metrics.count_sign_in_failure(reason.as_str());
+    let details = json!({ "method": "password", "login": login, "reason": reason.as_str() });
+    record_alone(
+        audit,
+        actor,
+        "auth.sign_in_failure",
+        None,
+        "denied",
+        details,
+    )
+    .await
+}
+
 /// A single sign-on refused: `code` is the check that failed (see `auth::oidc`), `detail` a
 /// short explanation that never contains a token.
 pub async fn sso_sign_in_failed(
-    db: &Database,
+    audit: &GroupAppender,
     metrics: &Metrics,
     actor: &Actor,
     code: &'static str,
@@ -218,7 +260,15 @@ pub async fn sso_sign_in_failed(
 ) -> Result<(), DbError> {
     metrics.count_sign_in_failure(code);
     let details = json!({ "method": "sso", "reason": code, "detail": detail });
-    record_alone(db, actor, "auth.sign_in_failure", None, "denied", details).await
+    record_alone(
+        audit,
+        actor,
+        "auth.sign_in_failure",
+        None,
+        "denied",
+        details,
+    )
+    .await
 }
 
 /// A single sign-on succeeded; the account's profile, groups and roles were refreshed from the
@@ -265,14 +315,14 @@ pub async fn backchannel_logout(
 }
 
 pub async fn backchannel_logout_refused(
-    db: &Database,
+    audit: &GroupAppender,
     actor: &Actor,
     reason: &str,
     detail: &str,
 ) -> Result<(), DbError> {
     let details = json!({ "reason": reason, "detail": detail });
     record_alone(
-        db,
+        audit,
         actor,
         "auth.backchannel_logout_failure",
         None,
@@ -305,11 +355,11 @@ pub async fn password_changed(
     .await
 }
 
-pub async fn password_change_refused(db: &Database, actor: &Actor) -> Result<(), DbError> {
+pub async fn password_change_refused(audit: &GroupAppender, actor: &Actor) -> Result<(), DbError> {
     let target = actor.account_id.and_then(account_target);
     let details = json!({ "reason": "wrong_current_password" });
     record_alone(
-        db,
+        audit,
         actor,
         "auth.password_change_failure",
         target,
@@ -342,7 +392,7 @@ pub async fn break_glass_reset(
 /// A rate limit tripped. `report` is false for the second and later trips of an address within
 /// a minute: those are counted in the metrics only, so a flood cannot flood the log too.
 pub async fn rate_limited(
-    db: &Database,
+    audit: &GroupAppender,
     metrics: &Metrics,
     actor: &Actor,
     scope: &'static str,
@@ -354,7 +404,15 @@ pub async fn rate_limited(
         return Ok(());
     }
     let details = json!({ "scope": scope, "retry_after_secs": retry_after_secs });
-    record_alone(db, actor, "security.rate_limited", None, "denied", details).await
+    record_alone(
+        audit,
+        actor,
+        "security.rate_limited",
+        None,
+        "denied",
+        details,
+    )
+    .await
 }
 
 pub fn roles_text(roles: &[Role]) -> Vec<&'static str> {
@@ -364,12 +422,12 @@ pub fn roles_text(roles: &[Role]) -> Vec<&'static str> {
 /// A SCIM request presented no bearer token or a wrong one (`reason`: missing_token,
 /// wrong_token). The token itself is never passed here.
 pub async fn scim_auth_failed(
-    db: &Database,
+    audit: &GroupAppender,
     actor: &Actor,
     reason: &'static str,
 ) -> Result<(), DbError> {
     record_alone(
-        db,
+        audit,
         actor,
         "scim.auth_failure",
         None,
@@ -384,6 +442,7 @@ pub async fn scim_auth_failed(
 /// previous entry was purged).
 pub async fn server_started(
     db: &Database,
+    audit: &GroupAppender,
     config_sha256: &str,
     backend: &str,
 ) -> Result<(), DbError> {
@@ -396,7 +455,7 @@ pub async fn server_started(
     let details = json!({ "version": env!("CARGO_PKG_VERSION"), "config_sha256": config_sha256,
         "config_changed": config_changed, "backend": backend });
     record_alone(
-        db,
+        audit,
         &Actor::console(),
         "server.start",
         None,
@@ -408,7 +467,7 @@ pub async fn server_started(
 
 /// `beffroi audit verify` ran: `problem` is the tampering found, if any.
 pub async fn audit_verified(
-    db: &Database,
+    audit: &GroupAppender,
     actor: &Actor,
     entries: u64,
     checkpoints: usize,
@@ -420,19 +479,19 @@ pub async fn audit_verified(
         "success"
     };
     let details = json!({ "entries": entries, "checkpoints": checkpoints, "problem": problem });
-    record_alone(db, actor, "audit.verify", None, outcome, details).await
+    record_alone(audit, actor, "audit.verify", None, outcome, details).await
 }
 
 /// A checkpoint was signed (`trigger`: "command" or "periodic").
 pub async fn checkpoint_written(
-    db: &Database,
+    audit: &GroupAppender,
     actor: &Actor,
     tree_size: u64,
     root: &[u8],
     trigger: &str,
 ) -> Result<(), DbError> {
     let details = json!({ "tree_size": tree_size, "root": hex::encode(root), "trigger": trigger });
-    record_alone(db, actor, "audit.checkpoint", None, "success", details).await
+    record_alone(audit, actor, "audit.checkpoint", None, "success", details).await
 }
 
 /// The retention purge, recorded in the transaction that purges.

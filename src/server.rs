@@ -372,6 +372,7 @@ pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), 
     let config_sha256 = hex::encode(sha2::Sha256::digest(&config_bytes));
     crate::security_events::server_started(
         &db,
+        &crate::audit::appender::GroupAppender::spawn(db.clone()),
         &config_sha256,
         match db.backend() {
             crate::db::Backend::Sqlite => "sqlite",

@@ -3,6 +3,7 @@
 //! Still to come with the audit issue: the append-only table, appends in the same transaction as
 //! each change, the `beffroi audit` commands, the auditor pages and `audit/verify.py`.
 
+pub mod appender;
 pub mod catalogue;
 pub mod checkpoint;
 pub mod entry;

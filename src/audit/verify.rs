@@ -172,8 +172,22 @@ pub async fn write_checkpoint(
         root,
         time_us,
     };
-    let signature = signer.sign(&checkpoint);
-    // Another node may sign the same tree size at the same moment: the first one stays.
+    Ok(store_checkpoint(db, &checkpoint, signer)
+        .await?
+        .then_some(checkpoint))
+}
+
+/// Signs `checkpoint` and stores it; false if one of that tree size exists already (another
+/// node may sign the same tree size at the same moment: the first one stays).
+pub async fn store_checkpoint(
+    db: &Database,
+    checkpoint: &Checkpoint,
+    signer: &CheckpointSigner,
+) -> Result<bool, DbError> {
+    let size_db =
+        i64::try_from(checkpoint.tree_size).map_err(|_| DbError::Audit("tree too large".into()))?;
+    let (root, time_us) = (checkpoint.root, checkpoint.time_us);
+    let signature = signer.sign(checkpoint);
     let inserted = with_db!(db, pool => sqlx::query(
         "INSERT INTO audit_checkpoints (tree_size, root, time_us, public_key, signature) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING"
@@ -184,7 +198,7 @@ pub async fn write_checkpoint(
     .bind(signer.public_key().to_vec())
     .bind(signature.to_vec())
     .execute(pool).await?.rows_affected());
-    Ok((inserted == 1).then_some(checkpoint))
+    Ok(inserted == 1)
 }
 
 /// Whether a periodic checkpoint is due: `every_entries` entries appended since the last

@@ -166,16 +166,14 @@ async fn login_submit(
         };
 
     if !state.config.local_sign_in.enabled {
-        let mut tx = state.db.begin().await?;
-        security_events::sign_in_failed(
-            &mut tx,
+        security_events::sign_in_refused(
+            &state.audit,
             &state.metrics,
             &visitor,
             &username,
             SignInFailure::LocalSignInDisabled,
         )
         .await?;
-        tx.commit().await?;
         return Err(AppError::NotFound);
     }
     if username.is_empty()
@@ -192,16 +190,14 @@ async fn login_submit(
         );
     }
     if let Some(wait) = backoff::locked_for(&state.db, &username).await? {
-        let mut tx = state.db.begin().await?;
-        security_events::sign_in_failed(
-            &mut tx,
+        security_events::sign_in_refused(
+            &state.audit,
             &state.metrics,
             &visitor,
             &username,
             SignInFailure::LockedOut,
         )
         .await?;
-        tx.commit().await?;
         return Err(AppError::TooManyRequests {
             retry_after_secs: wait,
         });
@@ -414,7 +410,7 @@ async fn password_submit(
     if current.expose_secret().len() > MAX_PASSWORD_BYTES
         || !state.hasher.verify(&current, Some(stored)).await?.matches
     {
-        security_events::password_change_refused(&state.db, &actor).await?;
+        security_events::password_change_refused(&state.audit, &actor).await?;
         errors.push(lang.t("password-error-current"));
     }
     if !errors.is_empty() {

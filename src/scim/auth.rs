@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for Scim {
             Some(_) => None,
         };
         if let Some((reason, token_given)) = refusal {
-            if let Err(e) = security_events::scim_auth_failed(&state.db, &actor, reason).await {
+            if let Err(e) = security_events::scim_auth_failed(&state.audit, &actor, reason).await {
                 return Err(ScimError::internal(e).into_response());
             }
             return Err(ScimError::unauthorized(token_given).into_response());

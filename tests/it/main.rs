@@ -10,6 +10,7 @@ mod audit;
 mod audit_events;
 mod bad_input;
 mod cli;
+mod crash;
 mod csrf;
 mod headers;
 mod migrations;

@@ -126,7 +126,7 @@ async fn refuse(
     detail: &str,
     message_id: &'static str,
 ) -> AppError {
-    match security_events::sso_sign_in_failed(&state.db, &state.metrics, visitor, code, detail)
+    match security_events::sso_sign_in_failed(&state.audit, &state.metrics, visitor, code, detail)
         .await
     {
         Ok(()) => AppError::SignInRejected(message_id),
@@ -366,7 +366,10 @@ async fn backchannel_logout(
     let caller = actor.named("identity provider");
     let refused =
         async |code: &'static str, detail: &str| match security_events::backchannel_logout_refused(
-            &state.db, &caller, code, detail,
+            &state.audit,
+            &caller,
+            code,
+            detail,
         )
         .await
         {

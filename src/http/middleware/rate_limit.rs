@@ -108,7 +108,7 @@ pub async fn limit_requests(
             // The refusal stands even if it could not be recorded: a flood must not get
             // through because the database is busy.
             if let Err(e) = security_events::rate_limited(
-                &state.db,
+                &state.audit,
                 &state.metrics,
                 &actor,
                 scope,
