@@ -6,5 +6,6 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
+pub mod query;
 pub mod store;
 pub mod verify;

@@ -97,7 +97,8 @@ pub struct StoredEntry {
     pub purged: bool,
 }
 
-type EntryRow = (
+/// An `audit_log` row as selected by [`ENTRY_COLUMNS`].
+pub(crate) type EntryRow = (
     i64,
     i64,
     Option<i64>,
@@ -112,17 +113,31 @@ type EntryRow = (
     Option<i64>,
 );
 
-/// Every entry in sequence order.
-pub async fn stored_entries(db: &Database) -> Result<Vec<StoredEntry>, DbError> {
-    let rows: Vec<EntryRow> = with_db!(db, pool => sqlx::query_as(
-        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
-                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
-    ).fetch_all(pool).await?);
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                seq,
+/// The columns every reader of entries selects, in the order of [`EntryRow`].
+pub(crate) const ENTRY_COLUMNS: &str = "seq, time_us, actor_id, actor_name, actor_ip, request_id, \
+     action, target, outcome, details, leaf_hash, purged_at";
+
+impl From<EntryRow> for StoredEntry {
+    fn from(
+        (
+            seq,
+            time_us,
+            actor_id,
+            actor_name,
+            actor_ip,
+            request_id,
+            action,
+            target,
+            outcome,
+            details,
+            leaf_hash,
+            purged_at,
+        ): EntryRow,
+    ) -> Self {
+        StoredEntry {
+            stored_seq: seq,
+            entry: Entry {
+                seq: u64::try_from(seq).unwrap_or(0),
                 time_us,
                 actor_id,
                 actor_name,
@@ -132,29 +147,20 @@ pub async fn stored_entries(db: &Database) -> Result<Vec<StoredEntry>, DbError> 
                 target,
                 outcome,
                 details,
-                leaf_hash,
-                purged_at,
-            )| {
-                StoredEntry {
-                    stored_seq: seq,
-                    entry: Entry {
-                        seq: u64::try_from(seq).unwrap_or(0),
-                        time_us,
-                        actor_id,
-                        actor_name,
-                        actor_ip,
-                        request_id,
-                        action,
-                        target,
-                        outcome,
-                        details,
-                    },
-                    leaf_hash,
-                    purged: purged_at.is_some(),
-                }
             },
-        )
-        .collect())
+            leaf_hash,
+            purged: purged_at.is_some(),
+        }
+    }
+}
+
+/// Every entry in sequence order.
+pub async fn stored_entries(db: &Database) -> Result<Vec<StoredEntry>, DbError> {
+    let rows: Vec<EntryRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
+                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
+    ).fetch_all(pool).await?);
+    Ok(rows.into_iter().map(StoredEntry::from).collect())
 }
 
 /// The stored leaf hashes in sequence order, with the first sequence number that breaks the
