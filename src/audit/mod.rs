@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod entry;
+pub mod export;
 pub mod merkle;
 pub mod query;
 pub mod store;
