@@ -207,6 +207,8 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         }
         Command::Audit { command } => {
             let (config, db, _) = open_for_admin_task(&cli.config, false).await?;
+            // With PostgreSQL nothing else may have created the data directory yet.
+            crate::db::create_private_dir(&config.storage.data_dir).map_err(|e| e.to_string())?;
             let signer = crate::audit::checkpoint::CheckpointSigner::load_or_create(
                 &checkpoint_key_path(&config),
             )
