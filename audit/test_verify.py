@@ -236,9 +236,30 @@ class FixtureTests(unittest.TestCase):
                          "TAMPERED: the export is truncated after entry 12 (its last line is "
                          "incomplete)")
 
+    def test_an_export_of_the_whole_log_must_have_every_entry(self):
+        # The server itself left entries out, links and seal made consistently: only an
+        # unfiltered export can show it. Re-sealing needs the key: the fixture's is not
+        # known, so the check is shown before the seal is read.
+        lines = self.lines[:7] + self.lines[8:]
+        lines[7] = edit(lines[7], lambda v: v.__setitem__("prev_seq", 6))
+        header = json.loads(lines[0])
+        header["filter"]["action"] = ""
+        lines[0] = json.dumps(header).encode()
+        self.assertEqual(run(join(lines)), "TAMPERED: entry 7 is missing (the next exported "
+                                           "entry is 8)")
+        lines = self.lines[:12] + self.lines[13:]
+        self.assertEqual(run(join(lines)), "TAMPERED: entry 12 is missing (the export of the "
+                                           "whole log ends after entry 11)")
+        # With a criterion, gaps are expected: the same lines reach the seal.
+        lines = self.lines[:7] + self.lines[8:]
+        lines[7] = edit(lines[7], lambda v: v.__setitem__("prev_seq", 6))
+        lines[0] = edit(lines[0], lambda v: v["filter"].__setitem__("action", "x"))
+        self.assertIn("the seal counts 12 entries but the export has 11", run(join(lines)))
+
     def test_a_removed_line_with_mended_links_is_caught_by_the_seal(self):
         lines = self.lines[:7] + self.lines[8:]
         lines[7] = edit(lines[7], lambda v: v.__setitem__("prev_seq", 6))
+        lines[0] = edit(lines[0], lambda v: v["filter"].__setitem__("action", "auth.sign_in"))
         self.assertEqual(run(join(lines)),
                          "TAMPERED: the seal counts 12 entries but the export has 11 (lines "
                          "were added or removed)")

@@ -258,6 +258,7 @@ class Report:
         self.tree_size = 0
         self.root = b""
         self.log_size = 0
+        self.complete = False
 
     def verdict(self):
         return ("ok   audit export verified: %d entries (%d purged), %d checkpoints, "
@@ -332,6 +333,8 @@ def check_header(header, public_key, report):
                            "at tree size %d (history rewritten)" % (new, old))
     report.checkpoints = len(verified)
     report.tree_size, report.root = verified[-1]
+    # Without a criterion every entry up to log_size must be there, gap-free.
+    report.complete = not any(value not in (None, "") for value in header["filter"].values())
     return verified[-1]
 
 
@@ -370,6 +373,10 @@ def check_entry(entry, prev, covering, report):
     if entry["prev_seq"] < prev:
         raise Tampered("entry %d does not belong here (entry %d says it comes after "
                        "entry %d)" % (prev, seq, entry["prev_seq"]))
+    if report.complete and seq != prev + 1:
+        # An export of the whole log: the server left out an entry (beffroi audit verify's
+        # words for a gap in the table).
+        raise Tampered("entry %d is missing (the next exported entry is %d)" % (prev + 1, seq))
     if seq > report.log_size:
         raise Tampered("entry %d is past the end of the export (log size %d)"
                        % (seq, report.log_size))
@@ -447,6 +454,9 @@ def verify_export(stream, public_key):
         except Malformed as e:
             raise Tampered("line %d (%s) is %s" % (number, where, e)) from None
         if "seal" in line:
+            if report.complete and prev != report.log_size:
+                raise Tampered("entry %d is missing (the export of the whole log ends after "
+                               "entry %d)" % (prev + 1, prev))
             check_seal(line, digest.digest(), public_key, report)
             if stream.readline():
                 raise Tampered("the export continues after its seal")

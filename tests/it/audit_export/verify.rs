@@ -164,12 +164,13 @@ async fn every_tampering_of_an_export_is_named(backend: Backend) {
             "entry 7 is missing (the next exported entry is 8)".into(),
         ),
         (
+            // An export of the whole log must hold every entry up to its log size.
             "a line deleted and the next one's link mended",
             Box::new(|l| {
                 l.remove(line_of(7));
                 edit_json(&mut l[line_of(7)], |v| v["prev_seq"] = json!(6));
             }),
-            "the seal counts 12 entries but the export has 11 (lines were added or removed)".into(),
+            "entry 7 is missing (the next exported entry is 8)".into(),
         ),
         (
             "two lines swapped",
@@ -183,7 +184,7 @@ async fn every_tampering_of_an_export_is_named(backend: Backend) {
                 edit_json(&mut l[line_of(4)], |v| v["prev_seq"] = json!(3));
                 edit_json(&mut l[line_of(5)], |v| v["prev_seq"] = json!(5));
             }),
-            "entry 4 is out of order (it comes after entry 5)".into(),
+            "entry 4 is missing (the next exported entry is 5)".into(),
         ),
         (
             "a line repeated",
@@ -374,6 +375,19 @@ async fn a_filtered_export_verifies_and_is_recorded(backend: Backend) {
     assert!(!ok);
     assert!(
         out.contains("entry 5 is missing (the next exported entry is 9)"),
+        "{out}"
+    );
+    // ...and so is a removal hidden by mending the next line's link: the seal counts lines.
+    let forged = tampered(&bytes, |l| {
+        l.remove(2);
+        edit_json(&mut l[2], |v| v["prev_seq"] = json!(1));
+    });
+    let (ok, out) = log.verify_py("filtered-mended.jsonl", &forged, &log.key_hex());
+    assert!(!ok);
+    assert!(
+        out.contains(
+            "the seal counts 3 entries but the export has 2 (lines were added or removed)"
+        ),
         "{out}"
     );
 
