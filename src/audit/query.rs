@@ -20,7 +20,6 @@ pub const MAX_PAGE: u32 = 500;
 /// Which entries to select. Every criterion that is set must hold; an unset or empty one selects
 /// everything. Text criteria compare the stored text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Filter {
     /// An account number, matched exactly against `actor_id`, or a part of the actor's display
     /// name, matched without regard to case (ASCII letters only, identically on both backends:
