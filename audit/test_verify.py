@@ -8,11 +8,12 @@ The vectors come from the Rust side: the entry example and the Certificate
 Transparency root quoted in FORMAT.md (checked there by Rust unit tests), and
 ``testdata/export-v1.jsonl``, an export made by the real ``beffroi`` binary
 (``cargo test --test it audit_export::formats::write_python_fixture --
---ignored`` regenerates it: 12 entries appended as the server does, entry 2
-purged, checkpoints signed by ``beffroi audit checkpoint`` at tree sizes 4
-and 9, and ``beffroi audit export --format jsonl``, which recorded itself as
-entry 13 and signed the covering checkpoint at 13).  Its public key is in
-``testdata/export-v1.key``.
+--ignored`` regenerates it: entries appended as the server does, entry 2
+purged, two checkpoints signed by ``beffroi audit checkpoint`` (each also
+recorded as an entry), then ``beffroi audit export --format jsonl``, which
+recorded itself after the last entry and signed the covering checkpoint).
+Its public key is in ``testdata/export-v1.key``.  The tests read the sizes
+they expect from the fixture, so that regenerating it keeps them valid.
 """
 
 import contextlib
@@ -37,6 +38,14 @@ FIXTURE_KEY = os.path.join(HERE, "testdata", "export-v1.key")
 def read_fixture():
     with open(FIXTURE, "rb") as f:
         return f.read().split(b"\n")[:-1]
+
+
+#: The fixture's shape: checkpoint sizes, and the last exported entry (every entry up to
+#: it is exported: the fixture has no filter).
+FIXTURE_HEADER = json.loads(read_fixture()[0])
+SIZES = [c["tree_size"] for c in FIXTURE_HEADER["checkpoints"]]
+T = SIZES[-1]
+LAST = FIXTURE_HEADER["log_size"]
 
 
 def fixture_key():
@@ -192,8 +201,11 @@ class FixtureTests(unittest.TestCase):
     def test_the_fixture_verifies(self):
         self.assertEqual(
             run(join(self.lines)),
-            "ok   audit export verified: 12 entries (1 purged), 3 checkpoints, covering tree "
-            "size 13, root %s, sealed" % json.loads(self.lines[0])["checkpoints"][-1]["root"])
+            "ok   audit export verified: %d entries (1 purged), %d checkpoints, covering tree "
+            "size %d, root %s, sealed"
+            % (LAST, len(SIZES), T, FIXTURE_HEADER["checkpoints"][-1]["root"]))
+        self.assertEqual(len(self.lines), 1 + LAST + 1)
+        self.assertGreaterEqual(len(SIZES), 3)
 
     def test_every_field_counts(self):
         changes = {
@@ -214,9 +226,11 @@ class FixtureTests(unittest.TestCase):
         def forge(v):
             v["outcome"] = "success"
             v["leaf_hash"] = verify.leaf_hash(verify.canonical_bytes(v)).hex()
-        self.assertEqual(run(self.replaced(7, forge)),
-                         "TAMPERED: entry 7 is not in the tree of the checkpoint at tree size "
-                         "13 (history rewritten)")
+        seq = next(v["seq"] for v in map(json.loads, self.lines[1:-1])
+                   if v["outcome"] != "success" and not v["purged"])
+        self.assertEqual(run(self.replaced(seq, forge)),
+                         "TAMPERED: entry %d is not in the tree of the checkpoint at tree size "
+                         "%d (history rewritten)" % (seq, T))
 
     def test_lines_removed_reordered_repeated_or_cut(self):
         lines = self.lines
@@ -233,8 +247,8 @@ class FixtureTests(unittest.TestCase):
         for data, expected in cases:
             self.assertEqual(run(join(data)), "TAMPERED: " + expected)
         self.assertEqual(run(join(lines)[:-30]),
-                         "TAMPERED: the export is truncated after entry 12 (its last line is "
-                         "incomplete)")
+                         "TAMPERED: the export is truncated after entry %d (its last line is "
+                         "incomplete)" % LAST)
 
     def test_an_export_of_the_whole_log_must_have_every_entry(self):
         # The server itself left entries out, links and seal made consistently: only an
@@ -247,24 +261,25 @@ class FixtureTests(unittest.TestCase):
         lines[0] = json.dumps(header).encode()
         self.assertEqual(run(join(lines)), "TAMPERED: entry 7 is missing (the next exported "
                                            "entry is 8)")
-        lines = self.lines[:12] + self.lines[13:]
-        self.assertEqual(run(join(lines)), "TAMPERED: entry 12 is missing (the export of the "
-                                           "whole log ends after entry 11)")
+        lines = self.lines[:-2] + self.lines[-1:]
+        self.assertEqual(run(join(lines)), "TAMPERED: entry %d is missing (the export of the "
+                                           "whole log ends after entry %d)" % (LAST, LAST - 1))
         # With a criterion, gaps are expected: the same lines reach the seal.
         lines = self.lines[:7] + self.lines[8:]
         lines[7] = edit(lines[7], lambda v: v.__setitem__("prev_seq", 6))
         lines[0] = edit(lines[0], lambda v: v["filter"].__setitem__("action", "x"))
-        self.assertIn("the seal counts 12 entries but the export has 11", run(join(lines)))
+        self.assertIn("the seal counts %d entries but the export has %d" % (LAST, LAST - 1),
+                      run(join(lines)))
 
     def test_a_removed_line_with_mended_links_is_caught_by_the_seal(self):
         lines = self.lines[:7] + self.lines[8:]
         lines[7] = edit(lines[7], lambda v: v.__setitem__("prev_seq", 6))
         lines[0] = edit(lines[0], lambda v: v["filter"].__setitem__("action", "auth.sign_in"))
         self.assertEqual(run(join(lines)),
-                         "TAMPERED: the seal counts 12 entries but the export has 11 (lines "
-                         "were added or removed)")
+                         "TAMPERED: the seal counts %d entries but the export has %d (lines "
+                         "were added or removed)" % (LAST, LAST - 1))
         # Mending the count too leaves the digest, and the signature over it.
-        lines[-1] = edit(lines[-1], lambda v: v["seal"].__setitem__("entries", 11))
+        lines[-1] = edit(lines[-1], lambda v: v["seal"].__setitem__("entries", LAST - 1))
         self.assertEqual(run(join(lines)),
                          "TAMPERED: the export was changed after it was sealed (its SHA-256 "
                          "differs)")
@@ -277,13 +292,15 @@ class FixtureTests(unittest.TestCase):
             sig = v["checkpoints"][1]["signature"]
             v["checkpoints"][1]["signature"] = ("1" if sig[0] == "0" else "0") + sig[1:]
         self.assertEqual(run(self.replaced(0, flip_signature)),
-                         "TAMPERED: checkpoint at tree size 9: bad signature")
+                         "TAMPERED: checkpoint at tree size %d: bad signature" % SIZES[1])
         self.assertEqual(
-            run(self.replaced(0, lambda v: v["checkpoints"][0].__setitem__("tree_size", 3))),
-            "TAMPERED: checkpoint at tree size 3: bad signature")
+            run(self.replaced(0, lambda v: v["checkpoints"][0].__setitem__(
+                "tree_size", SIZES[0] - 1))),
+            "TAMPERED: checkpoint at tree size %d: bad signature" % (SIZES[0] - 1))
         self.assertEqual(
             run(self.replaced(0, lambda v: v["checkpoints"].reverse())),
-            "TAMPERED: checkpoint at tree size 9 is out of order (it comes after tree size 13)")
+            "TAMPERED: checkpoint at tree size %d is out of order (it comes after tree size %d)"
+            % (SIZES[-2], SIZES[-1]))
 
         seed = bytes(range(32))
         intruder = ed25519.public_key_from_seed(seed)
@@ -296,10 +313,10 @@ class FixtureTests(unittest.TestCase):
                 cp["public_key"] = intruder.hex()
                 cp["signature"] = ed25519.sign(seed, message).hex()
         self.assertEqual(run(self.replaced(0, resign)),
-                         "TAMPERED: checkpoint at tree size 4 was signed by another key")
+                         "TAMPERED: checkpoint at tree size %d was signed by another key" % SIZES[0])
         # The genuine export under a key that is not the server's.
         self.assertEqual(run(join(self.lines), intruder),
-                         "TAMPERED: checkpoint at tree size 4 was signed by another key")
+                         "TAMPERED: checkpoint at tree size %d was signed by another key" % SIZES[0])
         # Only the header's copy of the key changed: compared, never trusted.
         self.assertEqual(
             run(self.replaced(0, lambda v: v.__setitem__("public_key", intruder.hex()))),
@@ -315,7 +332,7 @@ class FixtureTests(unittest.TestCase):
         self.assertEqual(
             run(self.replaced(0, lambda v: v["checkpoints"][0].__setitem__(
                 "signature", malleate(v["checkpoints"][0]["signature"])))),
-            "TAMPERED: checkpoint at tree size 4: bad signature")
+            "TAMPERED: checkpoint at tree size %d: bad signature" % SIZES[0])
         self.assertEqual(
             run(self.replaced(-1, lambda v: v["seal"].__setitem__(
                 "signature", malleate(v["seal"]["signature"])))),
@@ -325,9 +342,9 @@ class FixtureTests(unittest.TestCase):
         def drop_hash(v):
             v["consistency"][1]["proof"].pop()
         self.assertEqual(run(self.replaced(0, drop_hash)),
-                         "TAMPERED: checkpoint at tree size 13 is not consistent with the "
-                         "checkpoint at tree size 9 (history rewritten)")
-        self.assertIn("consistency proofs for 3 checkpoints",
+                         "TAMPERED: checkpoint at tree size %d is not consistent with the "
+                         "checkpoint at tree size %d (history rewritten)" % (SIZES[2], SIZES[1]))
+        self.assertIn("consistency proofs for %d checkpoints" % len(SIZES),
                       run(self.replaced(0, lambda v: v["consistency"].pop())))
 
     def test_purged_entries(self):
@@ -344,8 +361,8 @@ class FixtureTests(unittest.TestCase):
         # ...nor does replacing a purged entry's stored hash.
         self.assertEqual(
             run(self.replaced(2, lambda v: v.__setitem__("leaf_hash", "00" * 32))),
-            "TAMPERED: entry 2 is not in the tree of the checkpoint at tree size 13 (history "
-            "rewritten)")
+            "TAMPERED: entry 2 is not in the tree of the checkpoint at tree size %d (history "
+            "rewritten)" % T)
         # Un-purging it without its fields is a changed entry.
         self.assertEqual(
             run(self.replaced(2, lambda v: v.__setitem__("purged", False))),
@@ -385,7 +402,7 @@ class CommandLineTests(unittest.TestCase):
     def test_ok_with_the_key_as_hex_or_as_a_file(self):
         code, out = self.main(FIXTURE, "--public-key", FIXTURE_KEY)
         self.assertEqual(code, 0, out)
-        self.assertTrue(out.startswith("ok   audit export verified: 12 entries"), out)
+        self.assertTrue(out.startswith("ok   audit export verified: %d entries" % LAST), out)
         code, out = self.main(FIXTURE, "--public-key", fixture_key().hex().upper())
         self.assertEqual(code, 0, out)
         with tempfile.NamedTemporaryFile() as raw:

@@ -81,6 +81,13 @@ pub enum AuditCommand {
     Verify,
     /// Sign and store a checkpoint of the log as it is now.
     Checkpoint,
+    /// Empty the personal fields (who, from where, details) of entries older than
+    /// `audit.retention_days`; their hashes stay, so the log still verifies.
+    Purge {
+        /// Show how many entries would be purged, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Export the entries matching the filters (all by default), oldest first: JSONL with
     /// proofs that `audit/verify.py` checks, or CSV for a spreadsheet. The export is recorded in
     /// the log (action `audit.export`).
@@ -215,9 +222,35 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             match command {
                 AuditCommand::Verify => {
-                    let report = crate::audit::verify::verify(&db, Some(&signer.public_key()))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let console = security_events::Actor::console();
+                    let verdict =
+                        crate::audit::verify::verify(&db, Some(&signer.public_key())).await;
+                    // The verification itself is audited, whatever it found.
+                    let audited = match &verdict {
+                        Ok(r) => {
+                            security_events::audit_verified(
+                                &db,
+                                &console,
+                                r.entries,
+                                r.checkpoints,
+                                None,
+                            )
+                            .await
+                        }
+                        Err(crate::audit::verify::VerifyError::Tampered(t)) => {
+                            security_events::audit_verified(
+                                &db,
+                                &console,
+                                0,
+                                0,
+                                Some(&t.to_string()),
+                            )
+                            .await
+                        }
+                        Err(_) => Ok(()),
+                    };
+                    let report = verdict.map_err(|e| e.to_string())?;
+                    audited.map_err(|e| e.to_string())?;
                     say!(
                         "ok   audit log verified: {} entries ({} purged), {} checkpoints, root {}",
                         report.entries,
@@ -232,17 +265,42 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                         .await
                         .map_err(|e| e.to_string())?
                     {
-                        Some(cp) => say!(
-                            "checkpoint signed: tree size {}, root {}, key {}",
-                            cp.tree_size,
-                            hex::encode(cp.root),
-                            hex::encode(signer.public_key())
-                        ),
+                        Some(cp) => {
+                            security_events::checkpoint_written(
+                                &db,
+                                &security_events::Actor::console(),
+                                cp.tree_size,
+                                &cp.root,
+                                "command",
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                            say!(
+                                "checkpoint signed: tree size {}, root {}, key {}",
+                                cp.tree_size,
+                                hex::encode(cp.root),
+                                hex::encode(signer.public_key())
+                            )
+                        }
                         None => say!("nothing to sign: the log is empty or already covered"),
                     }
                     Ok(())
                 }
                 AuditCommand::Export(args) => audit_export(&db, &signer, args).await,
+                AuditCommand::Purge { dry_run } => {
+                    let days = config.audit.retention_days;
+                    let purged = purge_audit_log(&db, days, dry_run)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if dry_run {
+                        say!("{purged} entries are older than {days} days (nothing changed)");
+                    } else {
+                        say!(
+                            "purged the personal fields of {purged} entries older than {days} days"
+                        );
+                    }
+                    Ok(())
+                }
             }
         }
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
@@ -256,7 +314,8 @@ async fn audit_export(
     signer: &crate::audit::checkpoint::CheckpointSigner,
     args: ExportArgs,
 ) -> Result<(), String> {
-    use crate::audit::export::{ExportFormat, Requester, export};
+    use crate::audit::export::{ExportFormat, export};
+    let requester = security_events::Actor::console();
     let filter = crate::audit::query::Filter {
         actor: args.actor,
         action: args.action,
@@ -285,7 +344,7 @@ async fn audit_export(
                 signer,
                 &filter,
                 format,
-                Requester::console(),
+                &requester,
                 tokio::fs::File::from_std(file),
             )
             .await;
@@ -295,16 +354,9 @@ async fn audit_export(
             }
             result.map_err(|e| e.to_string())?
         }
-        None => export(
-            db,
-            signer,
-            &filter,
-            format,
-            Requester::console(),
-            tokio::io::stdout(),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
+        None => export(db, signer, &filter, format, &requester, tokio::io::stdout())
+            .await
+            .map_err(|e| e.to_string())?,
     };
     let mut line = format!(
         "exported {} entries ({} purged) of the log up to entry {}",
@@ -324,6 +376,37 @@ async fn audit_export(
         None => eprintln!("{line}"),
     }
     Ok(())
+}
+
+/// Purges entries older than `retention_days` and records the purge in the same transaction;
+/// returns how many entries were (or, with `dry_run`, would be) purged.
+pub async fn purge_audit_log(
+    db: &crate::db::Database,
+    retention_days: u32,
+    dry_run: bool,
+) -> Result<u64, crate::db::DbError> {
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let before_us = now_us.saturating_sub(i64::from(retention_days) * 86_400 * 1_000_000);
+    let mut tx = db.begin().await?;
+    let purged = crate::audit::store::purge_before(&mut tx, before_us).await?;
+    if dry_run {
+        // Rolled back: only the count is kept.
+        drop(tx);
+        return Ok(purged);
+    }
+    security_events::audit_purged(
+        &mut tx,
+        &security_events::Actor::console(),
+        before_us,
+        purged,
+        retention_days,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(purged)
 }
 
 /// What every console task does first: load and check the configuration and its files, quiet
@@ -363,10 +446,24 @@ pub async fn recover_admin(
     let hasher =
         PasswordHasher::new(config.security.max_concurrent_hashes).map_err(|e| e.to_string())?;
     let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
-    let id = accounts::upsert_break_glass_admin(db, username, "Administrateur local", &hash)
+    let record = async {
+        let mut tx = db.begin().await?;
+        let (id, ended) =
+            accounts::upsert_break_glass_admin(&mut tx, username, "Administrateur local", &hash)
+                .await?;
+        security_events::break_glass_reset(
+            &mut tx,
+            &security_events::Actor::console(),
+            id,
+            username,
+            ended,
+        )
+        .await?;
+        tx.commit().await
+    };
+    record
         .await
-        .map_err(|e| e.to_string())?;
-    security_events::break_glass_reset(id, username);
+        .map_err(|e: crate::db::DbError| e.to_string())?;
     Ok(password)
 }
 

@@ -62,6 +62,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -400,6 +402,29 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The audit log: retention and how often the server signs a checkpoint by itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Entries older than this many days have their personal fields purged by
+    /// `beffroi audit purge` (CNIL guidance for access logs: 6 to 12 months).
+    pub retention_days: u32,
+    /// Sign a checkpoint once this many entries were appended since the last one…
+    pub checkpoint_every_entries: u64,
+    /// …or once this many minutes passed with new entries, whichever comes first.
+    pub checkpoint_every_minutes: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
+            checkpoint_every_entries: 1000,
+            checkpoint_every_minutes: 60,
+        }
+    }
+}
+
 /// Which SCIM User attribute carries the agent's OpenID Connect `sub`, so that the account a
 /// directory provisions and the one its agent signs in to are the same row.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -533,6 +558,24 @@ impl Config {
                     "must be an origin only, such as https://intranet.example.gouv.fr",
                 ));
             }
+        }
+        if !(30..=3650).contains(&self.audit.retention_days) {
+            return Err(invalid(
+                "audit.retention_days",
+                "must be between 30 and 3650 days",
+            ));
+        }
+        if self.audit.checkpoint_every_entries == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every_entries",
+                "must be at least 1",
+            ));
+        }
+        if self.audit.checkpoint_every_minutes == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every_minutes",
+                "must be at least 1",
+            ));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
@@ -873,6 +916,7 @@ pub fn known_sections() -> BTreeSet<&'static str> {
         "scim",
         "metrics",
         "log",
+        "audit",
     ]
     .into_iter()
     .collect()

@@ -1,15 +1,167 @@
-//! The one place where security-relevant events are reported: sign-in, sign-in failure (with its
-//! reason), sign-out, password change,
-//! break-glass reset, rate-limit trips and SCIM provisioning (users and groups created, changed,
-//! deactivated or deleted, membership and role changes, refused tokens). Today each event is a structured
-//! `tracing` record on the `security` target and a metrics counter; the audit log appends here
-//! too, so a new kind of event is added here and nowhere else.
+//! The one place where security-relevant events are reported. Each event is appended to the
+//! tamper-evident audit log (`crate::audit`) in the caller's transaction — so it commits or
+//! rolls back with the change it records — and, once appended, also written as a structured
+//! `tracing` record on the `security` target (with its sequence number) for the operator's
+//! journal. A new kind of event is added here, in `audit::catalogue` and in `audit/EVENTS.md`.
+//!
+//! Events that change nothing else (a refused sign-in, a rate-limit trip) use
+//! [`record_alone`], which appends in a transaction of its own.
 //!
 //! Nothing passed here may be a secret: logins and addresses yes, passwords and tokens never.
 
+use serde_json::{Value, json};
+
+use crate::accounts::Role;
+use crate::audit::store::{self, NewEntry};
+use crate::db::{Database, DbError, Tx};
 use crate::http::metrics::Metrics;
 
-/// Why a sign-in was refused; stable strings, used as metric labels and log fields.
+/// Who acted and from where: the fields every audit entry carries besides the action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub account_id: Option<i64>,
+    /// The display name at the time of the action (the account may be renamed later).
+    pub name: Option<String>,
+    /// The client's address, after trusted-proxy handling.
+    pub ip: Option<String>,
+    /// The request id also found in the server's log and the `x-request-id` header.
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// Someone at the server's console (an admin command), named by the OS user running it.
+    pub fn console() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self {
+            name: Some(format!("console:{user}")),
+            ..Self::default()
+        }
+    }
+
+    /// A remote party acting without an account (a visitor, the identity provider, the
+    /// directory), known by its address and request.
+    pub fn anonymous(ip: &str, request_id: Option<&str>) -> Self {
+        Self {
+            ip: Some(ip.to_owned()),
+            request_id: request_id.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
+    /// The same origin, acting as `account_id` (e.g. once a sign-in succeeded).
+    pub fn as_account(&self, account_id: i64, name: &str) -> Self {
+        Self {
+            account_id: Some(account_id),
+            name: Some(name.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The same origin with a name but no account (e.g. "scim" for the directory).
+    pub fn named(&self, name: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            ..self.clone()
+        }
+    }
+}
+
+/// Appends one entry in `tx` and mirrors it to the operator's log.
+pub async fn record(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &'static str,
+    target: Option<String>,
+    outcome: &'static str,
+    details: Value,
+) -> Result<(), DbError> {
+    let entry = store::append(
+        tx,
+        NewEntry {
+            actor_id: actor.account_id,
+            actor_name: actor.name.clone(),
+            actor_ip: actor.ip.clone(),
+            request_id: actor.request_id.clone(),
+            action,
+            target,
+            outcome,
+            details,
+        },
+    )
+    .await?;
+    if outcome == "success" {
+        tracing::info!(target: "security", seq = entry.seq, action, outcome,
+            actor_id = entry.actor_id, actor = entry.actor_name, client_ip = entry.actor_ip,
+            target = entry.target, details = %entry.details, "audited");
+    } else {
+        tracing::warn!(target: "security", seq = entry.seq, action, outcome,
+            actor_id = entry.actor_id, actor = entry.actor_name, client_ip = entry.actor_ip,
+            target = entry.target, details = %entry.details, "audited");
+    }
+    Ok(())
+}
+
+/// Appends one entry in a transaction of its own (for events that change nothing else).
+pub async fn record_alone(
+    db: &Database,
+    actor: &Actor,
+    action: &'static str,
+    target: Option<String>,
+    outcome: &'static str,
+    details: Value,
+) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    record(&mut tx, actor, action, target, outcome, details).await?;
+    tx.commit().await
+}
+
+/// An entry planned before its transaction runs (SCIM plans its writes, then commits them with
+/// their entries).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub action: &'static str,
+    pub target: Option<String>,
+    pub outcome: &'static str,
+    pub details: Value,
+}
+
+pub async fn record_event(tx: &mut Tx, actor: &Actor, event: Event) -> Result<(), DbError> {
+    record(
+        tx,
+        actor,
+        event.action,
+        event.target,
+        event.outcome,
+        event.details,
+    )
+    .await
+}
+
+/// An account's roles changed because its groups did (`cause`: "scim" or "sso").
+pub async fn roles_changed(
+    tx: &mut Tx,
+    actor: &Actor,
+    account_id: i64,
+    cause: &str,
+    before: &[Role],
+    after: &[Role],
+) -> Result<(), DbError> {
+    let details =
+        json!({ "cause": cause, "before": roles_text(before), "after": roles_text(after) });
+    record(
+        tx,
+        actor,
+        "account.roles_change",
+        account_target(account_id),
+        "success",
+        details,
+    )
+    .await
+}
+
+/// Why a sign-in was refused; stable strings, used as metric labels and audit details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInFailure {
     UnknownAccount,
@@ -31,218 +183,282 @@ impl SignInFailure {
     }
 }
 
-pub fn signed_in(account_id: i64, login: &str, client_ip: &str) {
-    tracing::info!(target: "security", event = "sign_in", method = "password", account_id, login,
-        client_ip, "signed in");
+fn account_target(account_id: i64) -> Option<String> {
+    Some(format!("account:{account_id}"))
 }
 
-pub fn sign_in_failed(metrics: &Metrics, login: &str, client_ip: &str, reason: SignInFailure) {
+/// A password sign-in succeeded; `actor` is the account that signed in.
+pub async fn signed_in(tx: &mut Tx, actor: &Actor, login: &str) -> Result<(), DbError> {
+    let target = actor.account_id.and_then(account_target);
+    let details = json!({ "method": "password", "login": login });
+    record(tx, actor, "auth.sign_in", target, "success", details).await
+}
+
+/// A password sign-in was refused. `tx` also holds the backoff counter's update, when any.
+pub async fn sign_in_failed(
+    tx: &mut Tx,
+    metrics: &Metrics,
+    actor: &Actor,
+    login: &str,
+    reason: SignInFailure,
+) -> Result<(), DbError> {
     metrics.count_sign_in_failure(reason.as_str());
-    tracing::warn!(target: "security", event = "sign_in_failure", method = "password", login, client_ip,
-        reason = reason.as_str(), "sign-in refused");
+    let details = json!({ "method": "password", "login": login, "reason": reason.as_str() });
+    record(tx, actor, "auth.sign_in_failure", None, "denied", details).await
 }
 
 /// A single sign-on refused: `code` is the check that failed (see `auth::oidc`), `detail` a
 /// short explanation that never contains a token.
-pub fn sso_sign_in_failed(metrics: &Metrics, client_ip: &str, code: &'static str, detail: &str) {
+pub async fn sso_sign_in_failed(
+    db: &Database,
+    metrics: &Metrics,
+    actor: &Actor,
+    code: &'static str,
+    detail: &str,
+) -> Result<(), DbError> {
     metrics.count_sign_in_failure(code);
-    tracing::warn!(target: "security", event = "sign_in_failure", method = "sso", client_ip,
-        reason = code, detail, "sign-in refused");
+    let details = json!({ "method": "sso", "reason": code, "detail": detail });
+    record_alone(db, actor, "auth.sign_in_failure", None, "denied", details).await
 }
 
-pub fn sso_signed_in(
-    account_id: i64,
+/// A single sign-on succeeded; the account's profile, groups and roles were refreshed from the
+/// provider in the same transaction (`roles_before` → `roles_after`).
+pub async fn sso_signed_in(
+    tx: &mut Tx,
+    actor: &Actor,
     issuer: &str,
     subject: &str,
-    client_ip: &str,
     groups: &[String],
-) {
-    let groups = groups.join(",");
-    tracing::info!(target: "security", event = "sign_in", method = "sso", account_id, issuer,
-        subject, client_ip, groups, "signed in through the identity provider");
-}
-
-pub fn backchannel_logout(
-    client_ip: &str,
-    sid: Option<&str>,
-    sub: Option<&str>,
-    sessions_ended: u64,
-) {
-    tracing::info!(target: "security", event = "backchannel_logout", client_ip, sid, sub,
-        sessions_ended, "identity provider ended sessions");
-}
-
-pub fn backchannel_logout_refused(client_ip: &str, reason: &str, detail: &str) {
-    tracing::warn!(target: "security", event = "backchannel_logout_failure", client_ip, reason,
-        detail, "back-channel logout refused");
-}
-
-pub fn signed_out(account_id: i64, client_ip: &str) {
-    tracing::info!(target: "security", event = "sign_out", account_id, client_ip, "signed out");
-}
-
-pub fn password_changed(account_id: i64, client_ip: &str, other_sessions_ended: u64) {
-    tracing::info!(target: "security", event = "password_change", account_id, client_ip,
-        other_sessions_ended, "password changed");
-}
-
-pub fn password_change_refused(account_id: i64, client_ip: &str) {
-    tracing::warn!(target: "security", event = "password_change_failure", account_id, client_ip,
-        "password change refused: wrong current password");
-}
-
-pub fn break_glass_reset(account_id: i64, login: &str) {
-    tracing::warn!(target: "security", event = "break_glass_reset", account_id, login,
-        "break-glass administrator created or reset from the console");
-}
-
-pub fn rate_limited(
-    metrics: &Metrics,
-    scope: &'static str,
-    client_ip: &str,
-    retry_after_secs: u64,
-    report: bool,
-) {
-    metrics.count_rate_limited(scope);
-    // `report` is false for the second and later trips of an address within a minute.
-    if report {
-        tracing::warn!(target: "security", event = "rate_limit", scope, client_ip, retry_after_secs,
-            "rate limit tripped (further trips from this address in the next minute are counted, not logged)");
+    roles_before: &[Role],
+    roles_after: &[Role],
+) -> Result<(), DbError> {
+    let target = actor.account_id.and_then(account_target);
+    let details =
+        json!({ "method": "sso", "issuer": issuer, "subject": subject, "groups": groups });
+    record(tx, actor, "auth.sign_in", target, "success", details).await?;
+    match actor.account_id {
+        Some(id) if roles_before != roles_after => {
+            roles_changed(tx, actor, id, "sso", roles_before, roles_after).await
+        }
+        _ => Ok(()),
     }
 }
 
-fn roles_text(roles: &[crate::accounts::Role]) -> String {
-    roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+/// The identity provider ended sessions by a back-channel logout token.
+pub async fn backchannel_logout(
+    tx: &mut Tx,
+    actor: &Actor,
+    sid: Option<&str>,
+    sub: Option<&str>,
+    sessions_ended: u64,
+) -> Result<(), DbError> {
+    let details = json!({ "sid": sid, "sub": sub, "sessions_ended": sessions_ended });
+    record(
+        tx,
+        actor,
+        "auth.backchannel_logout",
+        None,
+        "success",
+        details,
+    )
+    .await
 }
 
-fn ids_text(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+pub async fn backchannel_logout_refused(
+    db: &Database,
+    actor: &Actor,
+    reason: &str,
+    detail: &str,
+) -> Result<(), DbError> {
+    let details = json!({ "reason": reason, "detail": detail });
+    record_alone(
+        db,
+        actor,
+        "auth.backchannel_logout_failure",
+        None,
+        "denied",
+        details,
+    )
+    .await
+}
+
+pub async fn signed_out(tx: &mut Tx, actor: &Actor) -> Result<(), DbError> {
+    let target = actor.account_id.and_then(account_target);
+    record(tx, actor, "auth.sign_out", target, "success", json!({})).await
+}
+
+pub async fn password_changed(
+    tx: &mut Tx,
+    actor: &Actor,
+    other_sessions_ended: u64,
+) -> Result<(), DbError> {
+    let target = actor.account_id.and_then(account_target);
+    let details = json!({ "other_sessions_ended": other_sessions_ended });
+    record(
+        tx,
+        actor,
+        "auth.password_change",
+        target,
+        "success",
+        details,
+    )
+    .await
+}
+
+pub async fn password_change_refused(db: &Database, actor: &Actor) -> Result<(), DbError> {
+    let target = actor.account_id.and_then(account_target);
+    let details = json!({ "reason": "wrong_current_password" });
+    record_alone(
+        db,
+        actor,
+        "auth.password_change_failure",
+        target,
+        "denied",
+        details,
+    )
+    .await
+}
+
+/// The break-glass administrator was created or reset from the console.
+pub async fn break_glass_reset(
+    tx: &mut Tx,
+    actor: &Actor,
+    account_id: i64,
+    login: &str,
+    sessions_ended: u64,
+) -> Result<(), DbError> {
+    let details = json!({ "login": login, "sessions_ended": sessions_ended });
+    record(
+        tx,
+        actor,
+        "account.break_glass_reset",
+        account_target(account_id),
+        "success",
+        details,
+    )
+    .await
+}
+
+/// A rate limit tripped. `report` is false for the second and later trips of an address within
+/// a minute: those are counted in the metrics only, so a flood cannot flood the log too.
+pub async fn rate_limited(
+    db: &Database,
+    metrics: &Metrics,
+    actor: &Actor,
+    scope: &'static str,
+    retry_after_secs: u64,
+    report: bool,
+) -> Result<(), DbError> {
+    metrics.count_rate_limited(scope);
+    if !report {
+        return Ok(());
+    }
+    let details = json!({ "scope": scope, "retry_after_secs": retry_after_secs });
+    record_alone(db, actor, "security.rate_limited", None, "denied", details).await
+}
+
+pub fn roles_text(roles: &[Role]) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
 }
 
 /// A SCIM request presented no bearer token or a wrong one (`reason`: missing_token,
 /// wrong_token). The token itself is never passed here.
-pub fn scim_auth_failed(client_ip: &str, reason: &'static str) {
-    tracing::warn!(target: "security", event = "scim_auth_failure", client_ip, reason,
-        "SCIM request refused: bad bearer token");
+pub async fn scim_auth_failed(
+    db: &Database,
+    actor: &Actor,
+    reason: &'static str,
+) -> Result<(), DbError> {
+    record_alone(
+        db,
+        actor,
+        "scim.auth_failure",
+        None,
+        "denied",
+        json!({ "reason": reason }),
+    )
+    .await
 }
 
-/// The directory created a User. `how`: "new" (a new account), "adopted" (an account that had
-/// signed in by SSO before) or "revived" (the account of a User deleted earlier).
-pub fn scim_user_created(
-    client_ip: &str,
-    scim_id: &str,
-    account_id: i64,
-    user_name: &str,
-    how: &'static str,
-) {
-    tracing::info!(target: "security", event = "scim_user_created", client_ip, scim_id,
-        account_id, user_name, how, "directory provisioned an agent");
+/// `beffroi serve` started with a configuration file whose bytes hash to `config_sha256`;
+/// `config_changed` compares with the previous start (None when unknown: first start, or the
+/// previous entry was purged).
+pub async fn server_started(
+    db: &Database,
+    config_sha256: &str,
+    backend: &str,
+) -> Result<(), DbError> {
+    let previous = store::latest_details(db, "server.start").await?;
+    let config_changed = previous
+        .as_ref()
+        .and_then(|d| d.get("config_sha256"))
+        .and_then(Value::as_str)
+        .map(|before| before != config_sha256);
+    let details = json!({ "version": env!("CARGO_PKG_VERSION"), "config_sha256": config_sha256,
+        "config_changed": config_changed, "backend": backend });
+    record_alone(
+        db,
+        &Actor::console(),
+        "server.start",
+        None,
+        "success",
+        details,
+    )
+    .await
 }
 
-/// The directory replaced a User (PUT).
-pub fn scim_user_replaced(client_ip: &str, scim_id: &str, account_id: i64, user_name: &str) {
-    tracing::info!(target: "security", event = "scim_user_replaced", client_ip, scim_id,
-        account_id, user_name, "directory replaced an agent");
+/// `beffroi audit verify` ran: `problem` is the tampering found, if any.
+pub async fn audit_verified(
+    db: &Database,
+    actor: &Actor,
+    entries: u64,
+    checkpoints: usize,
+    problem: Option<&str>,
+) -> Result<(), DbError> {
+    let outcome = if problem.is_some() {
+        "failure"
+    } else {
+        "success"
+    };
+    let details = json!({ "entries": entries, "checkpoints": checkpoints, "problem": problem });
+    record_alone(db, actor, "audit.verify", None, outcome, details).await
 }
 
-/// The directory patched a User.
-pub fn scim_user_patched(
-    client_ip: &str,
-    scim_id: &str,
-    account_id: i64,
-    user_name: &str,
-    operations: usize,
-) {
-    tracing::info!(target: "security", event = "scim_user_patched", client_ip, scim_id,
-        account_id, user_name, operations, "directory patched an agent");
+/// A checkpoint was signed (`trigger`: "command" or "periodic").
+pub async fn checkpoint_written(
+    db: &Database,
+    actor: &Actor,
+    tree_size: u64,
+    root: &[u8],
+    trigger: &str,
+) -> Result<(), DbError> {
+    let details = json!({ "tree_size": tree_size, "root": hex::encode(root), "trigger": trigger });
+    record_alone(db, actor, "audit.checkpoint", None, "success", details).await
 }
 
-/// The directory set `active` to false: the account is disabled and its sessions ended.
-pub fn scim_user_deactivated(
-    client_ip: &str,
-    scim_id: &str,
-    account_id: i64,
-    user_name: &str,
-    sessions_ended: u64,
-) {
-    tracing::warn!(target: "security", event = "scim_user_deactivated", client_ip, scim_id,
-        account_id, user_name, sessions_ended, "directory deactivated an agent");
+/// The retention purge, recorded in the transaction that purges.
+pub async fn audit_purged(
+    tx: &mut Tx,
+    actor: &Actor,
+    before_time_us: i64,
+    purged: u64,
+    retention_days: u32,
+) -> Result<(), DbError> {
+    let details = json!({ "before_time_us": before_time_us, "purged": purged,
+        "retention_days": retention_days });
+    record(tx, actor, "audit.purge", None, "success", details).await
 }
 
-/// The directory made a disabled account active again.
-pub fn scim_user_reactivated(client_ip: &str, scim_id: &str, account_id: i64, user_name: &str) {
-    tracing::warn!(target: "security", event = "scim_user_reactivated", client_ip, scim_id,
-        account_id, user_name, "directory reactivated an agent");
-}
-
-/// The directory deleted a User: the account stays, disabled, for history.
-pub fn scim_user_deleted(
-    client_ip: &str,
-    scim_id: &str,
-    account_id: i64,
-    user_name: &str,
-    sessions_ended: u64,
-) {
-    tracing::warn!(target: "security", event = "scim_user_deleted", client_ip, scim_id,
-        account_id, user_name, sessions_ended, "directory deleted an agent");
-}
-
-/// The directory created a Group; `adopted` when it took over an SSO group of that name.
-pub fn scim_group_created(
-    client_ip: &str,
-    scim_id: &str,
-    group_id: i64,
-    name: &str,
-    adopted: bool,
-) {
-    tracing::info!(target: "security", event = "scim_group_created", client_ip, scim_id,
-        group_id, name, adopted, "directory created a group");
-}
-
-/// The directory replaced or patched a Group (`operation`: "replace" or "patch").
-pub fn scim_group_changed(
-    client_ip: &str,
-    scim_id: &str,
-    group_id: i64,
-    name: &str,
-    operation: &'static str,
-) {
-    tracing::info!(target: "security", event = "scim_group_changed", client_ip, scim_id,
-        group_id, name, operation, "directory changed a group");
-}
-
-/// The directory deleted a Group.
-pub fn scim_group_deleted(client_ip: &str, scim_id: &str, group_id: i64, name: &str) {
-    tracing::warn!(target: "security", event = "scim_group_deleted", client_ip, scim_id,
-        group_id, name, "directory deleted a group");
-}
-
-/// Accounts joined or left a group through SCIM (by account id).
-pub fn scim_membership_changed(
-    client_ip: &str,
-    scim_id: &str,
-    group_id: i64,
-    name: &str,
-    added: &[i64],
-    removed: &[i64],
-) {
-    let (added, removed) = (ids_text(added), ids_text(removed));
-    tracing::info!(target: "security", event = "scim_membership_changed", client_ip, scim_id,
-        group_id, name, added, removed, "directory changed group membership");
-}
-
-/// An account's roles changed because SCIM changed its groups (`oidc.*_groups`).
-pub fn scim_roles_changed(
-    client_ip: &str,
-    account_id: i64,
-    before: &[crate::accounts::Role],
-    after: &[crate::accounts::Role],
-) {
-    let (before, after) = (roles_text(before), roles_text(after));
-    tracing::warn!(target: "security", event = "roles_changed", cause = "scim", client_ip,
-        account_id, before, after, "roles recomputed from group membership");
+/// An export of the audit log (`format`: "jsonl" or "csv"), recorded before it is written: the
+/// `count` of entries matching `filter` among the first `log_size`.
+pub async fn audit_exported(
+    tx: &mut Tx,
+    actor: &Actor,
+    format: &str,
+    filter: &crate::audit::query::Filter,
+    count: u64,
+    log_size: u64,
+) -> Result<(), DbError> {
+    let details = json!({ "format": format, "filter": filter, "count": count,
+        "log_size": log_size });
+    record(tx, actor, "audit.export", None, "success", details).await
 }

@@ -20,12 +20,15 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::audit::checkpoint::CheckpointSigner;
+use crate::cli::checkpoint_key_path;
 use crate::config::{Config, ConfigError, check_private_file};
 use crate::db::{Database, DbError, SnapshotPolicy};
 use crate::http::client_ip::PeerAddr;
 use crate::http::middleware::security_headers;
 use crate::tls::{self, CertStore, TlsError};
 use crate::{AppState, app};
+use sha2::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -35,6 +38,8 @@ pub enum ServeError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("audit checkpoint key: {0}")]
+    AuditKey(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -106,6 +111,8 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     let redirect_listen = config.server.http_redirect_listen;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let reload_every = Duration::from_secs(config.tls.reload_check_secs);
+    let checkpoint_signer = CheckpointSigner::load_or_create(&checkpoint_key_path(&config))
+        .map_err(|e| ServeError::AuditKey(e.to_string()))?;
     let state = AppState::new(config, db)?;
     let router = app(state.clone());
 
@@ -129,6 +136,10 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     ))];
     tasks.push(certificates.spawn_reloader(reload_every));
     tasks.push(tokio::spawn(housekeeping(state.clone())));
+    tasks.push(tokio::spawn(periodic_checkpoints(
+        state.clone(),
+        checkpoint_signer,
+    )));
     // Compute the decoy hash now, so the first sign-in with an unknown login does not take
     // visibly longer than the others.
     let warm = state.clone();
@@ -259,6 +270,47 @@ async fn housekeeping(state: AppState) {
     }
 }
 
+/// Signs a checkpoint of the audit log when `audit.checkpoint_every_entries` entries were
+/// appended since the last one, or `audit.checkpoint_every_minutes` passed with new entries.
+/// Each node checks; the database keeps one checkpoint per tree size, so two nodes signing at
+/// once cost a wasted signature, nothing more.
+async fn periodic_checkpoints(state: AppState, signer: CheckpointSigner) {
+    let audit = &state.config.audit;
+    let every_us = i64::try_from(audit.checkpoint_every_minutes)
+        .unwrap_or(i64::MAX / 60_000_000)
+        .saturating_mul(60_000_000);
+    let mut ticker = tokio::time::interval(Duration::from_secs(CHECKPOINT_CHECK_SECS));
+    loop {
+        ticker.tick().await;
+        let now_us = crate::audit::store::now_us();
+        match crate::audit::verify::checkpoint_due(
+            &state.db,
+            audit.checkpoint_every_entries,
+            every_us,
+            now_us,
+        )
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit checkpoint check failed");
+                continue;
+            }
+        }
+        // Not an audit entry of its own: the checkpoint table is its record, and an entry
+        // would leave the log with a new uncovered entry after every checkpoint.
+        match crate::audit::verify::write_checkpoint(&state.db, &signer).await {
+            Ok(Some(cp)) => tracing::info!(tree_size = cp.tree_size, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+/// How often the server looks whether a checkpoint is due (a cheap query).
+const CHECKPOINT_CHECK_SECS: u64 = 5;
+
 /// The plain-HTTP listener: every request is answered with a permanent redirect to HTTPS, and
 /// nothing else (no page, no cookie) is ever served in clear.
 fn redirect_router(public_origin: Option<String>, https_port: u16) -> Router {
@@ -314,6 +366,19 @@ pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), 
     if !report.applied.is_empty() {
         tracing::info!(versions = ?report.applied, "migrations applied");
     }
+    // A changed configuration file is a security-relevant change: its hash is recorded at each
+    // start and compared with the previous start's.
+    let config_bytes = std::fs::read(config_path).unwrap_or_default();
+    let config_sha256 = hex::encode(sha2::Sha256::digest(&config_bytes));
+    crate::security_events::server_started(
+        &db,
+        &config_sha256,
+        match db.backend() {
+            crate::db::Backend::Sqlite => "sqlite",
+            crate::db::Backend::Postgres => "postgres",
+        },
+    )
+    .await?;
     let server = start(config, db).await?;
     tracing::info!(fingerprint = %server.certificates.fingerprint(), "TLS certificate");
     wait_for_stop_signal().await;

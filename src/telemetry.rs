@@ -47,6 +47,10 @@ pub fn init(level: &str, format: LogFormat) {
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// This request's id, as a request extension: audit entries carry it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 fn new_request_id() -> String {
     let mut bytes = [0u8; 12];
     if getrandom::fill(&mut bytes).is_err() {
@@ -62,6 +66,7 @@ pub async fn trace_request(mut request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(),
         path = %request.uri().path());
     let start = Instant::now();

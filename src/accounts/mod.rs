@@ -3,8 +3,8 @@
 //!
 //! Authorization decisions read [`Account::has_role`]; nothing else grants a role.
 
-use crate::db::{Database, DbError, now};
-use crate::with_db;
+use crate::db::{Database, DbError, Tx, now};
+use crate::{with_db, with_tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -131,15 +131,14 @@ pub async fn find_local(db: &Database, username: &str) -> Result<Option<Account>
 /// The new password must be changed at first sign-in, and every open session of the account
 /// ends (the reset may be a response to a compromise).
 pub async fn upsert_break_glass_admin(
-    db: &Database,
+    tx: &mut Tx,
     username: &str,
     display_name: &str,
     password_hash: &str,
-) -> Result<i64, DbError> {
+) -> Result<(i64, u64), DbError> {
     let username = username.to_lowercase();
     let now = now();
-    let id: i64 = with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+    let (id, sessions_ended) = with_tx!(tx, conn => {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (kind, username, display_name, password_hash, \
                                    password_must_change, disabled, created_at, updated_at) \
@@ -152,34 +151,33 @@ pub async fn upsert_break_glass_admin(
         .bind(display_name)
         .bind(password_hash)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         sqlx::query(
             "INSERT INTO account_roles (account_id, role) VALUES ($1, 'admin') \
              ON CONFLICT DO NOTHING",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM sign_in_backoff WHERE login = $1").bind(&username).execute(&mut *tx).await?;
-        tx.commit().await?;
-        id
+        let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *conn).await?.rows_affected();
+        sqlx::query("DELETE FROM sign_in_backoff WHERE login = $1").bind(&username).execute(&mut *conn).await?;
+        (id, ended)
     });
-    Ok(id)
+    Ok((id, sessions_ended))
 }
 
 /// Stores a new password hash; `must_change` stays set only for one-time passwords.
 pub async fn set_password_hash(
-    db: &Database,
+    tx: &mut Tx,
     account_id: i64,
     password_hash: &str,
     must_change: bool,
 ) -> Result<(), DbError> {
-    with_db!(db, pool => sqlx::query(
+    with_tx!(tx, conn => sqlx::query(
         "UPDATE accounts SET password_hash = $1, password_must_change = $2, updated_at = $3 \
          WHERE id = $4"
-    ).bind(password_hash).bind(must_change).bind(now()).bind(account_id).execute(pool).await.map(|_| ())?);
+    ).bind(password_hash).bind(must_change).bind(now()).bind(account_id).execute(conn).await.map(|_| ())?);
     Ok(())
 }
 

@@ -24,10 +24,11 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use crate::audit::checkpoint::{Checkpoint, CheckpointSigner};
 use crate::audit::merkle::{Hash, MerkleTree};
 use crate::audit::query::{self, Filter};
-use crate::audit::store::{self, NewEntry, StoredEntry};
+use crate::audit::store::{self, StoredEntry};
 use crate::audit::verify::{Tampering, write_checkpoint};
 use crate::db::{Database, DbError};
-use crate::with_db;
+use crate::security_events::{self, Actor};
+use crate::{with_db, with_tx};
 
 /// The `format` of a JSONL export's header.
 pub const EXPORT_FORMAT: &str = "beffroi-audit-export/v1";
@@ -52,25 +53,6 @@ impl ExportFormat {
         match self {
             Self::Jsonl => "jsonl",
             Self::Csv => "csv",
-        }
-    }
-}
-
-/// Who asked for an export, as its `audit.export` entry records them.
-#[derive(Debug, Clone, Default)]
-pub struct Requester {
-    pub actor_id: Option<i64>,
-    pub actor_name: Option<String>,
-    pub actor_ip: Option<String>,
-    pub request_id: Option<String>,
-}
-
-impl Requester {
-    /// Someone at the server's console (`beffroi audit export`).
-    pub fn console() -> Self {
-        Self {
-            actor_name: Some("console".into()),
-            ..Self::default()
         }
     }
 }
@@ -111,7 +93,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
     signer: &CheckpointSigner,
     filter: &Filter,
     format: ExportFormat,
-    requester: Requester,
+    requester: &Actor,
     out: W,
 ) -> Result<ExportSummary, ExportError> {
     let log_size: i64 = with_db!(db, pool => sqlx::query_scalar(
@@ -139,37 +121,24 @@ pub async fn export<W: AsyncWrite + Unpin>(
 }
 
 /// Appends the `audit.export` entry, committed before anything is written: an export that fails
-/// half-way is still on record.
+/// half-way is still on record. Returns its sequence number.
 async fn record(
     db: &Database,
     filter: &Filter,
     format: ExportFormat,
-    requester: Requester,
+    requester: &Actor,
     count: u64,
     log_size: u64,
 ) -> Result<u64, ExportError> {
     let mut tx = db.begin().await?;
-    let entry = store::append(
-        &mut tx,
-        NewEntry {
-            actor_id: requester.actor_id,
-            actor_name: requester.actor_name,
-            actor_ip: requester.actor_ip,
-            request_id: requester.request_id,
-            action: "audit.export",
-            target: None,
-            outcome: "success",
-            details: serde_json::json!({
-                "format": format.name(),
-                "filter": filter,
-                "entries": count,
-                "log_size": log_size,
-            }),
-        },
-    )
-    .await?;
+    security_events::audit_exported(&mut tx, requester, format.name(), filter, count, log_size)
+        .await?;
+    // The transaction holds the append lock until it commits: the last entry is ours.
+    let seq: i64 = with_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT MAX(seq) FROM audit_log"
+    ).fetch_one(conn).await.map_err(DbError::from)?);
     tx.commit().await?;
-    Ok(entry.seq)
+    Ok(u64::try_from(seq).unwrap_or(0))
 }
 
 /// Writes lines and keeps the SHA-256 of every byte written, for the seal.
@@ -383,7 +352,7 @@ async fn write_jsonl<W: AsyncWrite + Unpin>(
     writer
         .json_line(&Header {
             format: EXPORT_FORMAT,
-            exported_at: rfc3339_us(now_us()),
+            exported_at: rfc3339_us(store::now_us()),
             filter,
             log_size: summary.log_size,
             record_seq: summary.record_seq,
@@ -530,13 +499,6 @@ pub fn csv_cell(value: &str) -> String {
     } else {
         neutralised
     }
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// `2026-11-25T14:27:45.493932Z`: RFC 3339, UTC, microseconds.

@@ -32,28 +32,52 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
-/// The Merkle tree hash MTH(D[n]) of the leaf hashes, in one pass with a stack of complete
-/// subtrees (O(n) hashing, O(log n) memory), which equals RFC 6962's recursive definition.
+/// The Merkle tree hash MTH(D[n]) of the leaf hashes (see [`CompactTree`]).
 pub fn root(leaves: &[Hash]) -> Hash {
-    let mut stack: Vec<(u32, Hash)> = Vec::with_capacity(64);
+    let mut tree = CompactTree::default();
     for leaf in leaves {
-        let mut node = (0u32, *leaf);
-        while let Some(&(height, left)) = stack.last() {
+        tree.push(*leaf);
+    }
+    tree.root()
+}
+
+/// A tree grown one leaf at a time, keeping only the roots of its complete subtrees (O(log n)
+/// memory). Its [`root`](Self::root) at any size equals RFC 6962's recursive MTH of the leaves
+/// so far, so a verifier streaming a million entries checks every checkpoint's root in one
+/// pass instead of rebuilding each prefix.
+#[derive(Debug, Clone, Default)]
+pub struct CompactTree {
+    /// (height, hash) of complete subtrees, largest (leftmost) first.
+    stack: Vec<(u32, Hash)>,
+    size: u64,
+}
+
+impl CompactTree {
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(height, left)) = self.stack.last() {
             if height != node.0 {
                 break;
             }
-            stack.pop();
+            self.stack.pop();
             node = (height + 1, node_hash(&left, &node.1));
         }
-        stack.push(node);
+        self.stack.push(node);
+        self.size += 1;
     }
-    let Some((_, mut acc)) = stack.pop() else {
-        return empty_root();
-    };
-    while let Some((_, left)) = stack.pop() {
-        acc = node_hash(&left, &acc);
+
+    pub fn size(&self) -> u64 {
+        self.size
     }
-    acc
+
+    /// MTH of the leaves pushed so far: the complete subtrees folded from the right.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.stack.iter().rev();
+        let Some((_, last)) = nodes.next() else {
+            return empty_root();
+        };
+        nodes.fold(*last, |acc, (_, left)| node_hash(left, &acc))
+    }
 }
 
 /// The largest power of two strictly less than `n` (n ≥ 2).
@@ -475,5 +499,17 @@ mod tests {
         assert_eq!(tree.inclusion_proof(5, 5), None);
         assert_eq!(tree.consistency_proof(6, 5), None);
         assert_eq!(tree.consistency_proof(5, 71), None);
+    }
+
+    #[test]
+    fn compact_tree_root_equals_the_recursive_definition_at_every_size() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut tree = CompactTree::default();
+        assert_eq!(tree.root(), empty_root());
+        for (n, leaf) in leaves.iter().enumerate() {
+            tree.push(*leaf);
+            assert_eq!(tree.size(), n as u64 + 1);
+            assert_eq!(tree.root(), mth(&leaves[..=n]), "size {}", n + 1);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! exports that `audit/verify.py` checks on its own (`export`). Still to come with the audit
 //! issue: appends in the same transaction as each change, and the auditor pages.
 
+pub mod catalogue;
 pub mod checkpoint;
 pub mod entry;
 pub mod export;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::store::{ENTRY_COLUMNS, EntryRow, StoredEntry};
+use crate::audit::store::{ENTRY_COLUMNS, EntryRow, StoredEntry, stored_entry};
 use crate::db::{Backend, Database, DbError};
 use crate::with_db;
 
@@ -265,7 +265,7 @@ async fn fetch_entries(db: &Database, sql: Sql) -> Result<Vec<StoredEntry>, DbEr
         }
         query.fetch_all(pool).await?
     });
-    Ok(rows.into_iter().map(StoredEntry::from).collect())
+    Ok(rows.into_iter().map(stored_entry).collect())
 }
 
 /// The entries matching `filter`, newest first, one page at a time.

@@ -5,8 +5,10 @@
 //!
 //! This module has no update and no delete: the table refuses them anyway (migration 0005).
 
+use futures_util::TryStreamExt;
 use serde_json::Value;
 
+use crate::audit::catalogue;
 use crate::audit::entry::Entry;
 use crate::audit::merkle::{self, Hash};
 use crate::db::{Database, DbError, Tx};
@@ -28,7 +30,8 @@ pub struct NewEntry {
     pub details: Value,
 }
 
-fn now_us() -> i64 {
+/// Now, in microseconds since the Unix epoch (the log's clock).
+pub fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -37,6 +40,12 @@ fn now_us() -> i64 {
 
 /// Appends `new` in `tx`; returns the stored entry.
 pub async fn append(tx: &mut Tx, new: NewEntry) -> Result<Entry, DbError> {
+    if !catalogue::is_action(new.action) || !catalogue::is_outcome(new.outcome) {
+        return Err(DbError::Audit(format!(
+            "{}/{} is not in the catalogue (src/audit/catalogue.rs)",
+            new.action, new.outcome
+        )));
+    }
     if let Tx::Postgres(t) = tx {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
@@ -63,9 +72,8 @@ pub async fn append(tx: &mut Tx, new: NewEntry) -> Result<Entry, DbError> {
     };
     let leaf = entry
         .leaf_hash()
-        .map_err(|e| DbError::Snapshot(format!("audit entry too large: {e}")))?;
-    let seq_db =
-        i64::try_from(entry.seq).map_err(|_| DbError::Snapshot("audit log full".into()))?;
+        .map_err(|e| DbError::Audit(format!("entry too large: {e}")))?;
+    let seq_db = i64::try_from(entry.seq).map_err(|_| DbError::Audit("the log is full".into()))?;
     with_tx!(tx, conn => sqlx::query(
         "INSERT INTO audit_log (seq, time_us, actor_id, actor_name, actor_ip, request_id, action, \
                                 target, outcome, details, leaf_hash) \
@@ -113,14 +121,33 @@ pub(crate) type EntryRow = (
     Option<i64>,
 );
 
-/// The columns every reader of entries selects, in the order of [`EntryRow`].
+/// The columns every reader of entries selects, in the order of [`EntryRow`] (the auditors'
+/// search builds its queries around them).
 pub(crate) const ENTRY_COLUMNS: &str = "seq, time_us, actor_id, actor_name, actor_ip, request_id, \
      action, target, outcome, details, leaf_hash, purged_at";
 
-impl From<EntryRow> for StoredEntry {
-    fn from(
-        (
-            seq,
+const SELECT_ENTRIES: &str = "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, \
+     action, target, outcome, details, leaf_hash, purged_at FROM audit_log ORDER BY seq";
+
+pub(crate) fn stored_entry(row: EntryRow) -> StoredEntry {
+    let (
+        seq,
+        time_us,
+        actor_id,
+        actor_name,
+        actor_ip,
+        request_id,
+        action,
+        target,
+        outcome,
+        details,
+        leaf_hash,
+        purged_at,
+    ) = row;
+    StoredEntry {
+        stored_seq: seq,
+        entry: Entry {
+            seq: u64::try_from(seq).unwrap_or(0),
             time_us,
             actor_id,
             actor_name,
@@ -130,37 +157,36 @@ impl From<EntryRow> for StoredEntry {
             target,
             outcome,
             details,
-            leaf_hash,
-            purged_at,
-        ): EntryRow,
-    ) -> Self {
-        StoredEntry {
-            stored_seq: seq,
-            entry: Entry {
-                seq: u64::try_from(seq).unwrap_or(0),
-                time_us,
-                actor_id,
-                actor_name,
-                actor_ip,
-                request_id,
-                action,
-                target,
-                outcome,
-                details,
-            },
-            leaf_hash,
-            purged: purged_at.is_some(),
-        }
+        },
+        leaf_hash,
+        purged: purged_at.is_some(),
     }
 }
 
 /// Every entry in sequence order.
 pub async fn stored_entries(db: &Database) -> Result<Vec<StoredEntry>, DbError> {
-    let rows: Vec<EntryRow> = with_db!(db, pool => sqlx::query_as(
-        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, action, target, outcome, \
-                details, leaf_hash, purged_at FROM audit_log ORDER BY seq"
-    ).fetch_all(pool).await?);
-    Ok(rows.into_iter().map(StoredEntry::from).collect())
+    let mut all = Vec::new();
+    each_entry(db, |e| {
+        all.push(e);
+        Ok::<(), DbError>(())
+    })
+    .await?;
+    Ok(all)
+}
+
+/// Calls `visit` with every entry in sequence order, streaming: memory stays flat however
+/// long the log is. Stops at the first error `visit` returns.
+pub async fn each_entry<E: From<DbError>>(
+    db: &Database,
+    mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
+) -> Result<(), E> {
+    with_db!(db, pool => {
+        let mut rows = sqlx::query_as::<_, EntryRow>(SELECT_ENTRIES).fetch(pool);
+        while let Some(row) = rows.try_next().await.map_err(DbError::from)? {
+            visit(stored_entry(row))?;
+        }
+    });
+    Ok(())
 }
 
 /// The stored leaf hashes in sequence order, with the first sequence number that breaks the
@@ -183,4 +209,23 @@ pub async fn leaf_hashes(db: &Database) -> Result<Vec<(i64, Hash)>, DbError> {
 pub async fn tree_head(db: &Database) -> Result<(u64, Hash), DbError> {
     let leaves: Vec<Hash> = leaf_hashes(db).await?.into_iter().map(|(_, h)| h).collect();
     Ok((leaves.len() as u64, merkle::root(&leaves)))
+}
+
+/// The retention purge: empties the personal fields of entries older than `before_us` (the
+/// only UPDATE the table's triggers allow); returns how many entries were purged.
+pub async fn purge_before(tx: &mut Tx, before_us: i64) -> Result<u64, DbError> {
+    let purged = with_tx!(tx, conn => sqlx::query(
+        "UPDATE audit_log SET actor_id = NULL, actor_name = NULL, actor_ip = NULL, \
+             request_id = NULL, target = NULL, details = '{}', purged_at = $1 \
+         WHERE time_us < $2 AND purged_at IS NULL"
+    ).bind(now_us()).bind(before_us).execute(conn).await?.rows_affected());
+    Ok(purged)
+}
+
+/// The details of the latest entry with `action`, if any (e.g. the previous `server.start`).
+pub async fn latest_details(db: &Database, action: &str) -> Result<Option<Value>, DbError> {
+    let text: Option<String> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1"
+    ).bind(action).fetch_optional(pool).await?);
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }

@@ -49,14 +49,22 @@ pub enum VerifyError {
 /// tree_size, root, time_us, public_key, signature
 type CheckpointRow = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
 
-/// Verifies the whole log. `expected_key` is the server's checkpoint public key, when known: a
-/// checkpoint signed by any other key is reported.
+/// Verifies the whole log in one streaming pass. `expected_key` is the server's checkpoint
+/// public key, when known: a checkpoint signed by any other key is reported. Problems are
+/// reported in log order: each checkpoint is checked as soon as the entries it covers are read.
 pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Report, VerifyError> {
-    let stored = crate::audit::store::stored_entries(db).await?;
-    let mut leaves: Vec<Hash> = Vec::with_capacity(stored.len());
+    let checkpoints: Vec<CheckpointRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT tree_size, root, time_us, public_key, signature FROM audit_checkpoints ORDER BY tree_size"
+    ).fetch_all(pool).await.map_err(DbError::from)?);
+    let mut pending = checkpoints.iter().peekable();
+    // A checkpoint of size 0 (never written, but a forged row could claim it) is checked first.
+    let mut tree = merkle::CompactTree::default();
     let mut purged = 0;
-    for (i, row) in stored.into_iter().enumerate() {
-        let expected = i as u64 + 1;
+    while let Some(cp) = pending.next_if(|cp| cp.0 <= 0) {
+        check_checkpoint(cp, &tree, expected_key)?;
+    }
+    crate::audit::store::each_entry(db, |row| {
+        let expected = tree.size() + 1;
         if u64::try_from(row.stored_seq).ok() != Some(expected) {
             return Err(VerifyError::Tampered(Tampering::Gap {
                 expected,
@@ -79,47 +87,66 @@ pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Re
                 return Err(VerifyError::Tampered(Tampering::Altered { seq: expected }));
             }
         }
-        leaves.push(stored);
-    }
-    let checkpoints: Vec<CheckpointRow> = with_db!(db, pool => sqlx::query_as(
-        "SELECT tree_size, root, time_us, public_key, signature FROM audit_checkpoints ORDER BY tree_size"
-    ).fetch_all(pool).await.map_err(DbError::from)?);
-    let entries = leaves.len() as u64;
-    for (size, root, time_us, key, signature) in &checkpoints {
-        let tree_size = u64::try_from(*size).unwrap_or(u64::MAX);
-        let Ok(root) = Hash::try_from(root.as_slice()) else {
-            return Err(VerifyError::Tampered(Tampering::BadSignature { tree_size }));
-        };
-        let checkpoint = Checkpoint {
+        tree.push(stored);
+        while let Some(cp) = pending.next_if(|cp| u64::try_from(cp.0).ok() == Some(tree.size())) {
+            check_checkpoint(cp, &tree, expected_key)?;
+        }
+        Ok(())
+    })
+    .await?;
+    // Checkpoints beyond the last entry: the tail of the log is gone.
+    if let Some(cp) = pending.next() {
+        let tree_size = u64::try_from(cp.0).unwrap_or(u64::MAX);
+        check_signature(cp, tree_size, expected_key)?;
+        return Err(VerifyError::Tampered(Tampering::Truncated {
             tree_size,
-            root,
-            time_us: *time_us,
-        };
-        if !checkpoint.verify(key, signature) {
-            return Err(VerifyError::Tampered(Tampering::BadSignature { tree_size }));
-        }
-        if expected_key.is_some_and(|k| k.as_slice() != key.as_slice()) {
-            return Err(VerifyError::Tampered(Tampering::ForeignKey { tree_size }));
-        }
-        let Some(prefix) = usize::try_from(tree_size)
-            .ok()
-            .and_then(|n| leaves.get(..n))
-        else {
-            return Err(VerifyError::Tampered(Tampering::Truncated {
-                tree_size,
-                entries,
-            }));
-        };
-        if merkle::root(prefix) != root {
-            return Err(VerifyError::Tampered(Tampering::Rewritten { tree_size }));
-        }
+            entries: tree.size(),
+        }));
     }
     Ok(Report {
-        entries,
-        root: merkle::root(&leaves),
+        entries: tree.size(),
+        root: tree.root(),
         checkpoints: checkpoints.len(),
         purged,
     })
+}
+
+/// The checkpoint's signature, and that it was made with the expected key.
+fn check_signature(
+    cp: &CheckpointRow,
+    tree_size: u64,
+    expected_key: Option<&[u8; 32]>,
+) -> Result<Hash, VerifyError> {
+    let (_, root, time_us, key, signature) = cp;
+    let Ok(root) = Hash::try_from(root.as_slice()) else {
+        return Err(VerifyError::Tampered(Tampering::BadSignature { tree_size }));
+    };
+    let checkpoint = Checkpoint {
+        tree_size,
+        root,
+        time_us: *time_us,
+    };
+    if !checkpoint.verify(key, signature) {
+        return Err(VerifyError::Tampered(Tampering::BadSignature { tree_size }));
+    }
+    if expected_key.is_some_and(|k| k.as_slice() != key.as_slice()) {
+        return Err(VerifyError::Tampered(Tampering::ForeignKey { tree_size }));
+    }
+    Ok(root)
+}
+
+/// A checkpoint reached by the stream: signed right, and the root of the entries read so far.
+fn check_checkpoint(
+    cp: &CheckpointRow,
+    tree: &merkle::CompactTree,
+    expected_key: Option<&[u8; 32]>,
+) -> Result<(), VerifyError> {
+    let tree_size = tree.size();
+    let root = check_signature(cp, tree_size, expected_key)?;
+    if tree.root() != root {
+        return Err(VerifyError::Tampered(Tampering::Rewritten { tree_size }));
+    }
+    Ok(())
 }
 
 /// Signs and stores a checkpoint of the log as it is now (nothing if it is already covered).
@@ -146,15 +173,45 @@ pub async fn write_checkpoint(
         time_us,
     };
     let signature = signer.sign(&checkpoint);
-    with_db!(db, pool => sqlx::query(
+    // Another node may sign the same tree size at the same moment: the first one stays.
+    let inserted = with_db!(db, pool => sqlx::query(
         "INSERT INTO audit_checkpoints (tree_size, root, time_us, public_key, signature) \
-         VALUES ($1, $2, $3, $4, $5)"
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING"
     )
     .bind(size_db)
     .bind(root.to_vec())
     .bind(time_us)
     .bind(signer.public_key().to_vec())
     .bind(signature.to_vec())
-    .execute(pool).await.map(|_| ())?);
-    Ok(Some(checkpoint))
+    .execute(pool).await?.rows_affected());
+    Ok((inserted == 1).then_some(checkpoint))
+}
+
+/// Whether a periodic checkpoint is due: `every_entries` entries appended since the last
+/// checkpoint, or an entry left uncovered for `every_us`. Cheap (three indexed lookups), so it
+/// can run often; an idle log gets no new checkpoint.
+pub async fn checkpoint_due(
+    db: &Database,
+    every_entries: u64,
+    every_us: i64,
+    now_us: i64,
+) -> Result<bool, DbError> {
+    let last_seq: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT MAX(seq) FROM audit_log"
+    ).fetch_one(pool).await?);
+    let covered: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT MAX(tree_size) FROM audit_checkpoints"
+    ).fetch_one(pool).await?);
+    let covered = covered.unwrap_or(0);
+    let new_entries = u64::try_from(last_seq.unwrap_or(0) - covered).unwrap_or(0);
+    if new_entries == 0 {
+        return Ok(false);
+    }
+    if new_entries >= every_entries {
+        return Ok(true);
+    }
+    let oldest_uncovered: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT time_us FROM audit_log WHERE seq = $1"
+    ).bind(covered + 1).fetch_optional(pool).await?);
+    Ok(oldest_uncovered.is_some_and(|t| now_us - t >= every_us))
 }

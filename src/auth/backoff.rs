@@ -6,8 +6,8 @@
 //! answers do not tell an attacker which logins are real.
 
 use crate::config::SecurityConfig;
-use crate::db::{Database, DbError, now};
-use crate::with_db;
+use crate::db::{Database, DbError, Tx, now};
+use crate::{with_db, with_tx};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BackoffPolicy {
@@ -56,7 +56,7 @@ pub async fn locked_for(db: &Database, login: &str) -> Result<Option<u64>, DbErr
 
 /// Records a failure; returns the lock now in force, in seconds (0 when none).
 pub async fn record_failure(
-    db: &Database,
+    tx: &mut Tx,
     login: &str,
     policy: BackoffPolicy,
 ) -> Result<u64, DbError> {
@@ -66,7 +66,7 @@ pub async fn record_failure(
     // few minutes would keep an account locked for ever.
     let forget_before =
         now.saturating_sub(i64::try_from(policy.max_secs.saturating_mul(2)).unwrap_or(i64::MAX));
-    let failures: i64 = with_db!(db, pool => sqlx::query_scalar(
+    let failures: i64 = with_tx!(tx, conn => sqlx::query_scalar(
         "INSERT INTO sign_in_backoff (login, failures, last_failure_at, locked_until) \
          VALUES ($1, 1, $2, 0) \
          ON CONFLICT (login) DO UPDATE SET \
@@ -74,20 +74,20 @@ pub async fn record_failure(
                              ELSE sign_in_backoff.failures + 1 END, \
              last_failure_at = excluded.last_failure_at \
          RETURNING failures"
-    ).bind(&key).bind(now).bind(forget_before).fetch_one(pool).await?);
+    ).bind(&key).bind(now).bind(forget_before).fetch_one(conn).await?);
     let delay = policy.delay_after(u32::try_from(failures).unwrap_or(u32::MAX));
     if delay > 0 {
         let until = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
-        with_db!(db, pool => sqlx::query(
+        with_tx!(tx, conn => sqlx::query(
             "UPDATE sign_in_backoff SET locked_until = $1 WHERE login = $2"
-        ).bind(until).bind(&key).execute(pool).await.map(|_| ())?);
+        ).bind(until).bind(&key).execute(conn).await.map(|_| ())?);
     }
     Ok(delay)
 }
 
-pub async fn clear(db: &Database, login: &str) -> Result<(), DbError> {
-    with_db!(db, pool => sqlx::query("DELETE FROM sign_in_backoff WHERE login = $1")
-        .bind(key(login)).execute(pool).await.map(|_| ())?);
+pub async fn clear(tx: &mut Tx, login: &str) -> Result<(), DbError> {
+    with_tx!(tx, conn => sqlx::query("DELETE FROM sign_in_backoff WHERE login = $1")
+        .bind(key(login)).execute(conn).await.map(|_| ())?);
     Ok(())
 }
 

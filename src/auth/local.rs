@@ -24,7 +24,7 @@ use crate::http::middleware::session::PRE_SESSION_COOKIE;
 use crate::http::pages::{PageContext, Shell, render};
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::routes::RouteTable;
-use crate::security_events::{self, SignInFailure};
+use crate::security_events::{self, Actor, SignInFailure};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -134,10 +134,17 @@ async fn login_submit(
     State(state): State<AppState>,
     ctx: PageContext,
     ClientIp(ip): ClientIp,
+    actor: Actor,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let client_ip = ip.to_string();
+    // Until the sign-in succeeds the visitor acts as nobody, whatever session they hold.
+    let visitor = Actor {
+        account_id: None,
+        name: None,
+        ..actor
+    };
     let username = form.username.trim().to_owned();
     let password = SecretString::from(form.password);
     let next = safe_return_path(&form.next).unwrap_or("/").to_owned();
@@ -159,12 +166,16 @@ async fn login_submit(
         };
 
     if !state.config.local_sign_in.enabled {
+        let mut tx = state.db.begin().await?;
         security_events::sign_in_failed(
+            &mut tx,
             &state.metrics,
+            &visitor,
             &username,
-            &client_ip,
             SignInFailure::LocalSignInDisabled,
-        );
+        )
+        .await?;
+        tx.commit().await?;
         return Err(AppError::NotFound);
     }
     if username.is_empty()
@@ -181,12 +192,16 @@ async fn login_submit(
         );
     }
     if let Some(wait) = backoff::locked_for(&state.db, &username).await? {
+        let mut tx = state.db.begin().await?;
         security_events::sign_in_failed(
+            &mut tx,
             &state.metrics,
+            &visitor,
             &username,
-            &client_ip,
             SignInFailure::LockedOut,
-        );
+        )
+        .await?;
+        tx.commit().await?;
         return Err(AppError::TooManyRequests {
             retry_after_secs: wait,
         });
@@ -210,8 +225,11 @@ async fn login_submit(
         (None, Some(account)) => account,
         (failure, _) => {
             let reason = failure.unwrap_or(SignInFailure::UnknownAccount);
-            security_events::sign_in_failed(&state.metrics, &username, &client_ip, reason);
-            let locked = backoff::record_failure(&state.db, &username, state.backoff).await?;
+            let mut tx = state.db.begin().await?;
+            let locked = backoff::record_failure(&mut tx, &username, state.backoff).await?;
+            security_events::sign_in_failed(&mut tx, &state.metrics, &visitor, &username, reason)
+                .await?;
+            tx.commit().await?;
             if locked > 0 {
                 let mut response = again(
                     ctx.shell,
@@ -235,28 +253,30 @@ async fn login_submit(
         }
     };
 
-    backoff::clear(&state.db, &username).await?;
-    if verification.needs_rehash {
-        let fresh = state.hasher.hash(&password).await?;
-        accounts::set_password_hash(&state.db, account.id, &fresh, account.password_must_change)
+    // Hash before taking the write lock: argon2 is slow on purpose.
+    let fresh_hash = if verification.needs_rehash {
+        Some(state.hasher.hash(&password).await?)
+    } else {
+        None
+    };
+    let mut tx = state.db.begin().await?;
+    backoff::clear(&mut tx, &username).await?;
+    if let Some(fresh) = &fresh_hash {
+        accounts::set_password_hash(&mut tx, account.id, fresh, account.password_must_change)
             .await?;
     }
     // A fresh session id at sign-in: a token planted before sign-in is worth nothing after.
     if let Some(old) = &ctx.session {
-        session::revoke(&state.db, &old.record.id_hash).await?;
+        session::revoke(&mut tx, &old.record.id_hash).await?;
     }
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let (token, _) = session::create(
-        &state.db,
-        account.id,
-        &client_ip,
-        user_agent,
-        state.timeouts,
-    )
-    .await?;
-    security_events::signed_in(account.id, &username, &client_ip);
+    let (token, _) =
+        session::create(&mut tx, account.id, &client_ip, user_agent, state.timeouts).await?;
+    let signed_in = visitor.as_account(account.id, &account.display_name);
+    security_events::signed_in(&mut tx, &signed_in, &username).await?;
+    tx.commit().await?;
 
     let destination = if account.password_must_change {
         PASSWORD_PAGE
@@ -286,15 +306,17 @@ fn post_logout_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
 async fn logout(
     State(state): State<AppState>,
     MaybeUser(session): MaybeUser,
-    ClientIp(ip): ClientIp,
+    actor: Actor,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let mut destination = "/login".to_owned();
     if let Some(s) = session {
         let id_token =
             crate::auth::oidc::store::session_id_token(&state.db, &s.record.id_hash).await?;
-        session::revoke(&state.db, &s.record.id_hash).await?;
-        security_events::signed_out(s.account.id, &ip.to_string());
+        let mut tx = state.db.begin().await?;
+        session::revoke(&mut tx, &s.record.id_hash).await?;
+        security_events::signed_out(&mut tx, &actor).await?;
+        tx.commit().await?;
         // RP-initiated logout: end the provider's session too, then come back to /login.
         if let (Some(provider), Some(id_token), Some(origin)) =
             (&state.oidc, id_token, post_logout_origin(&state, &headers))
@@ -366,6 +388,7 @@ async fn password_submit(
     ctx: PageContext,
     CurrentUser(user): CurrentUser,
     ClientIp(ip): ClientIp,
+    actor: Actor,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let Some(stored) = user.account.password_hash.as_deref() else {
@@ -391,7 +414,7 @@ async fn password_submit(
     if current.expose_secret().len() > MAX_PASSWORD_BYTES
         || !state.hasher.verify(&current, Some(stored)).await?.matches
     {
-        security_events::password_change_refused(user.account.id, &ip.to_string());
+        security_events::password_change_refused(&state.db, &actor).await?;
         errors.push(lang.t("password-error-current"));
     }
     if !errors.is_empty() {
@@ -408,13 +431,15 @@ async fn password_submit(
         );
     }
     let hash = state.hasher.hash(&new).await?;
-    accounts::set_password_hash(&state.db, user.account.id, &hash, false).await?;
+    let mut tx = state.db.begin().await?;
+    accounts::set_password_hash(&mut tx, user.account.id, &hash, false).await?;
     // Whoever else held a session with the old password loses it; this browser gets a new one.
-    let ended = session::revoke_all_for(&state.db, user.account.id).await?;
+    let ended = session::revoke_all_for(&mut tx, user.account.id).await?;
     let client_ip = ip.to_string();
     let (token, _) =
-        session::create(&state.db, user.account.id, &client_ip, None, state.timeouts).await?;
-    security_events::password_changed(user.account.id, &client_ip, ended.saturating_sub(1));
+        session::create(&mut tx, user.account.id, &client_ip, None, state.timeouts).await?;
+    security_events::password_changed(&mut tx, &actor, ended.saturating_sub(1)).await?;
+    tx.commit().await?;
     let mut response = Redirect::to(&format!("{PASSWORD_PAGE}?changed=1")).into_response();
     if let Some(v) = cookies::set(SESSION_COOKIE, token.expose_secret()) {
         response.headers_mut().append(header::SET_COOKIE, v);

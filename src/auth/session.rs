@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{self, Account};
-use crate::db::{Database, DbError, now};
-use crate::with_db;
+use crate::db::{Database, DbError, Tx, now};
+use crate::{with_db, with_tx};
 
 /// The session cookie. `__Host-` makes the browser refuse it unless it is Secure, has no Domain
 /// and has Path=/, so a sibling subdomain cannot plant or overwrite it.
@@ -70,7 +70,7 @@ impl From<sqlx::Error> for SessionError {
 
 /// Starts a session for `account_id`; returns the cookie token (a secret) and the record.
 pub async fn create(
-    db: &Database,
+    tx: &mut Tx,
     account_id: i64,
     client_ip: &str,
     user_agent: Option<&str>,
@@ -88,7 +88,7 @@ pub async fn create(
         expires_at: now + timeouts.absolute_secs,
     };
     let user_agent = user_agent.map(|ua| ua.chars().take(256).collect::<String>());
-    with_db!(db, pool => sqlx::query(
+    with_tx!(tx, conn => sqlx::query(
         "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, \
                                expires_at, client_ip, user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -101,7 +101,7 @@ pub async fn create(
     .bind(record.expires_at)
     .bind(client_ip)
     .bind(user_agent)
-    .execute(pool).await.map(|_| ())?);
+    .execute(conn).await.map(|_| ())?);
     Ok((SecretString::from(token), record))
 }
 
@@ -128,16 +128,19 @@ pub async fn load(
         return Ok(None);
     };
     let now = now();
+    // Expiry is not an action anyone took: these deletions are housekeeping, not audited.
     if now >= expires_at || now - last_seen_at >= timeouts.idle_secs {
-        revoke(db, &id_hash).await?;
+        forget(db, &id_hash).await?;
         return Ok(None);
     }
     let Some(account) = accounts::find_by_id(db, account_id).await? else {
-        revoke(db, &id_hash).await?;
+        forget(db, &id_hash).await?;
         return Ok(None);
     };
     if account.disabled {
-        revoke_all_for(db, account.id).await?;
+        // The account was disabled in a transaction that ended its sessions and was audited;
+        // this one escaped only if it was created concurrently.
+        forget(db, &id_hash).await?;
         return Ok(None);
     }
     if now - last_seen_at >= TOUCH_EVERY_SECS {
@@ -157,16 +160,24 @@ pub async fn load(
     }))
 }
 
-pub async fn revoke(db: &Database, id_hash: &str) -> Result<bool, SessionError> {
-    let done = with_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash).execute(pool).await?.rows_affected());
+/// Drops a session that can no longer be used (expired, or its account gone).
+async fn forget(db: &Database, id_hash: &str) -> Result<(), SessionError> {
+    with_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash).execute(pool).await.map(|_| ())?);
+    Ok(())
+}
+
+/// Ends a session, in the transaction that audits why.
+pub async fn revoke(tx: &mut Tx, id_hash: &str) -> Result<bool, SessionError> {
+    let done = with_tx!(tx, conn => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash).execute(conn).await?.rows_affected());
     Ok(done > 0)
 }
 
-/// Ends every session of an account; returns how many.
-pub async fn revoke_all_for(db: &Database, account_id: i64) -> Result<u64, SessionError> {
-    let done = with_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-        .bind(account_id).execute(pool).await?.rows_affected());
+/// Ends every session of an account, in the transaction that audits why; returns how many.
+pub async fn revoke_all_for(tx: &mut Tx, account_id: i64) -> Result<u64, SessionError> {
+    let done = with_tx!(tx, conn => sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+        .bind(account_id).execute(conn).await?.rows_affected());
     Ok(done)
 }
 

@@ -31,6 +31,9 @@ pub enum DbError {
     Snapshot(String),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    /// An audit entry that cannot be recorded (unknown action, too large).
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 /// A connection pool to one of the two backends.

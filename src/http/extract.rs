@@ -9,7 +9,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::auth::session::ActiveSession;
+use crate::http::client_ip::ClientIp;
 use crate::http::middleware::session::MaybeSession;
+use crate::security_events::Actor;
+use crate::telemetry::RequestId;
 
 /// Where a signed-in account with a one-time password is sent.
 pub const PASSWORD_PAGE: &str = "/account/password";
@@ -59,6 +62,27 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
             return Err(Redirect::to(PASSWORD_PAGE).into_response());
         }
         Ok(CurrentUser(session))
+    }
+}
+
+/// Who is acting, for the audit log: the signed-in account if any, the client's address and
+/// the request id. Never rejects.
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        let session = parts
+            .extensions
+            .get::<MaybeSession>()
+            .and_then(|m| m.0.clone());
+        Ok(Actor {
+            account_id: session.as_ref().map(|s| s.account.id),
+            name: session.as_ref().map(|s| s.account.display_name.clone()),
+            ip,
+            request_id,
+        })
     }
 }
 

@@ -21,14 +21,16 @@ use super::error::ScimError;
 use crate::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::AppError;
-use crate::security_events;
+use crate::security_events::{self, Actor};
+use crate::telemetry::RequestId;
 
 /// An authenticated SCIM request.
 pub struct Scim {
     pub settings: Arc<ScimSettings>,
     /// Absolute URL of `/scim/v2`, for `meta.location` and `$ref`.
     pub base: String,
-    pub client_ip: String,
+    /// The directory, as audit entries name it: "scim", its address and the request id.
+    pub actor: Actor,
 }
 
 /// The token of an `Authorization: Bearer …` header; the scheme is case-insensitive
@@ -76,21 +78,24 @@ impl FromRequestParts<AppState> for Scim {
             .get::<ClientIp>()
             .map(|c| c.0.to_string())
             .unwrap_or_default();
-        match bearer_token(parts) {
-            None => {
-                security_events::scim_auth_failed(&client_ip, "missing_token");
-                return Err(ScimError::unauthorized(false).into_response());
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.as_str());
+        // The directory has no account here: its entries are signed "scim" and its address.
+        let actor = Actor::anonymous(&client_ip, request_id).named("scim");
+        let refusal = match bearer_token(parts) {
+            None => Some(("missing_token", false)),
+            Some(token) if !token_matches(token, &settings) => Some(("wrong_token", true)),
+            Some(_) => None,
+        };
+        if let Some((reason, token_given)) = refusal {
+            if let Err(e) = security_events::scim_auth_failed(&state.db, &actor, reason).await {
+                return Err(ScimError::internal(e).into_response());
             }
-            Some(token) if !token_matches(token, &settings) => {
-                security_events::scim_auth_failed(&client_ip, "wrong_token");
-                return Err(ScimError::unauthorized(true).into_response());
-            }
-            Some(_) => {}
+            return Err(ScimError::unauthorized(token_given).into_response());
         }
         Ok(Scim {
             base: base_url(state, parts),
             settings,
-            client_ip,
+            actor,
         })
     }
 }

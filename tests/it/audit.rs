@@ -20,7 +20,7 @@ fn new_entry(n: usize) -> NewEntry {
         actor_name: Some("Alice".into()),
         actor_ip: Some("192.0.2.1".into()),
         request_id: None,
-        action: "test.action",
+        action: "audit.checkpoint",
         target: Some(format!("thing-{n}")),
         outcome: "success",
         details: serde_json::json!({ "n": n }),

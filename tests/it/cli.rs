@@ -320,7 +320,8 @@ async fn serve_reloads_on_sighup_and_never_logs_secrets() {
         log.push(line);
     }
     let log = log.join("\n");
-    assert!(log.contains("\"event\":\"sign_in_failure\""), "{log}");
+    assert!(log.contains("\"action\":\"auth.sign_in_failure\""), "{log}");
+    assert!(log.contains("\"action\":\"server.start\""), "{log}");
     assert!(log.contains("TLS certificate reloaded"), "{log}");
     assert!(!log.contains(secret_password), "password in the log");
     assert!(!log.contains(&token), "CSRF token in the log");
@@ -407,10 +408,20 @@ fn audit_commands_verify_and_sign() {
     let (ok, out, err) = run(beffroi().args(["audit", "verify", "--config"]).arg(&config));
     assert!(ok, "{err}");
     assert!(out.contains("ok   audit log verified: 0 entries"), "{out}");
+    // The verification is itself audited: entry 1, which the checkpoint covers.
     let (ok, out, _) = run(beffroi()
         .args(["audit", "checkpoint", "--config"])
         .arg(&config));
-    assert!(ok && out.contains("nothing to sign"), "{out}");
+    assert!(
+        ok && out.contains("checkpoint signed: tree size 1,"),
+        "{out}"
+    );
+    let (ok, out, err) = run(beffroi().args(["audit", "verify", "--config"]).arg(&config));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("verified: 2 entries (0 purged), 1 checkpoints"),
+        "{out}"
+    );
     let key = dir.path().join("data").join("audit-checkpoint-key.pk8");
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,

@@ -241,13 +241,15 @@ impl TestApp {
             .hash(&secrecy::SecretString::from(password.to_owned()))
             .await
             .unwrap();
-        let id =
-            beffroi::accounts::upsert_break_glass_admin(self.db(), username, "Alice Admin", &hash)
+        let mut tx = self.db().begin().await.unwrap();
+        let (id, _) =
+            beffroi::accounts::upsert_break_glass_admin(&mut tx, username, "Alice Admin", &hash)
                 .await
                 .unwrap();
-        beffroi::accounts::set_password_hash(self.db(), id, &hash, false)
+        beffroi::accounts::set_password_hash(&mut tx, id, &hash, false)
             .await
             .unwrap();
+        tx.commit().await.unwrap();
         id
     }
 
@@ -298,4 +300,20 @@ pub fn extract_csrf(body: &str) -> Option<String> {
     let marker = "name=\"csrf_token\" value=\"";
     let start = body.find(marker)? + marker.len();
     Some(body.get(start..start + 64)?.to_owned())
+}
+
+/// The audit entries recorded with `action`, oldest first.
+pub async fn audit_entries(db: &Database, action: &str) -> Vec<beffroi::audit::entry::Entry> {
+    beffroi::audit::store::stored_entries(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.entry)
+        .filter(|e| e.action == action)
+        .collect()
+}
+
+/// An entry's details, parsed.
+pub fn details(entry: &beffroi::audit::entry::Entry) -> serde_json::Value {
+    serde_json::from_str(&entry.details).unwrap()
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod idp;
 
 mod audit;
+mod audit_events;
 mod audit_export;
 mod bad_input;
 mod cli;

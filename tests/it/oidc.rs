@@ -157,6 +157,26 @@ async fn agent_signs_in_with_name_groups_and_roles(backend: Backend) {
         StatusCode::FORBIDDEN,
         "a used callback must not work twice"
     );
+
+    // Audited: two sign-ins (the first granted the admin role), one refusal.
+    use crate::helpers::{audit_entries, details};
+    let sign_ins = audit_entries(sso.app.db(), "auth.sign_in").await;
+    assert_eq!(sign_ins.len(), 2);
+    assert_eq!(sign_ins[0].actor_id, Some(id));
+    assert_eq!(sign_ins[0].actor_name.as_deref(), Some("Alice Martin"));
+    assert_eq!(details(&sign_ins[0])["method"], "sso");
+    assert_eq!(details(&sign_ins[0])["subject"], "alice");
+    let roles = audit_entries(sso.app.db(), "account.roles_change").await;
+    assert_eq!(roles.len(), 1, "the second sign-in changed no role");
+    assert_eq!(details(&roles[0])["cause"], "sso");
+    assert_eq!(
+        details(&roles[0])["after"],
+        serde_json::json!(["agent", "admin"])
+    );
+    let refused = audit_entries(sso.app.db(), "auth.sign_in_failure").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(details(&refused[0])["reason"], "state_unknown");
+    assert_eq!(refused[0].actor_id, None);
 }
 
 async fn proconnect_claims_are_understood(backend: Backend) {

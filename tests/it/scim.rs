@@ -628,8 +628,9 @@ async fn deactivation_ends_sessions_at_once_and_delete_keeps_the_account(backend
         .await;
     let (account_id, _, _, _) = scim.account_of("leaver").await;
     let state = &scim.app.server.state;
+    let mut tx = scim.app.db().begin().await.unwrap();
     let (cookie, _) = beffroi::auth::session::create(
-        scim.app.db(),
+        &mut tx,
         account_id,
         "127.0.0.1",
         Some("test"),
@@ -637,6 +638,7 @@ async fn deactivation_ends_sessions_at_once_and_delete_keeps_the_account(backend
     )
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     let browser = scim.app.client();
     let home = |browser: reqwest::Client| {
         let url = scim.app.url("/");
@@ -683,17 +685,32 @@ async fn deactivation_ends_sessions_at_once_and_delete_keeps_the_account(backend
     assert_eq!(user["active"], true);
     assert!(!scim.account_of("leaver").await.3);
     assert_eq!(home(browser.clone()).await.status(), StatusCode::SEE_OTHER);
+    {
+        use crate::helpers::{audit_entries, details};
+        let off = audit_entries(app.db(), "scim.user_deactivate").await;
+        assert_eq!(off.len(), 1);
+        assert_eq!(off[0].target, Some(format!("account:{account_id}")));
+        assert_eq!(details(&off[0])["sessions_ended"], 1);
+        let patch = audit_entries(app.db(), "scim.user_patch").await;
+        assert_eq!(patch.len(), 1);
+        assert!(patch[0].seq < off[0].seq, "the cause comes first");
+        assert_eq!(
+            audit_entries(app.db(), "scim.user_reactivate").await.len(),
+            1
+        );
+        assert_eq!(audit_entries(app.db(), "scim.user_replace").await.len(), 1);
+        let created = audit_entries(app.db(), "scim.user_create").await;
+        assert_eq!(details(&created[0])["how"], "new");
+        assert_eq!(created[0].target, Some(format!("account:{account_id}")));
+    }
 
     // DELETE: gone from SCIM, account kept (disabled), sessions ended.
-    let (cookie2, _) = beffroi::auth::session::create(
-        scim.app.db(),
-        account_id,
-        "127.0.0.1",
-        None,
-        state.timeouts,
-    )
-    .await
-    .unwrap();
+    let mut tx = scim.app.db().begin().await.unwrap();
+    let (cookie2, _) =
+        beffroi::auth::session::create(&mut tx, account_id, "127.0.0.1", None, state.timeouts)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
     assert_eq!(
         scim.delete(&format!("/Users/{id}")).await,
         StatusCode::NO_CONTENT
@@ -844,6 +861,54 @@ async fn groups_set_membership_and_roles(backend: Backend) {
         0
     );
     assert_eq!(scim.app.count("SELECT COUNT(*) FROM groups").await, 0);
+
+    // Each change is in the audit log, signed "scim"; the refused duplicate is not.
+    use crate::helpers::{audit_entries, details};
+    let created = audit_entries(app.db(), "scim.group_create").await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].target, Some(format!("scim-group:{gid}")));
+    assert_eq!(created[0].actor_name.as_deref(), Some("scim"));
+    let moves: Vec<(serde_json::Value, serde_json::Value)> =
+        audit_entries(app.db(), "scim.membership_change")
+            .await
+            .iter()
+            .map(|e| (details(e)["added"].clone(), details(e)["removed"].clone()))
+            .collect();
+    assert_eq!(
+        moves,
+        [
+            (json!([a1]), json!([])),
+            (json!([a2]), json!([])),
+            (json!([]), json!([a1])),
+            (json!([a1]), json!([a2])),
+            (json!([a2]), json!([])),
+            (json!([]), json!([a2])),
+        ]
+    );
+    let roles: Vec<(Option<String>, serde_json::Value)> =
+        audit_entries(app.db(), "account.roles_change")
+            .await
+            .iter()
+            .map(|e| (e.target.clone(), details(e)["after"].clone()))
+            .collect();
+    let (t1, t2) = (Some(format!("account:{a1}")), Some(format!("account:{a2}")));
+    assert_eq!(
+        roles,
+        [
+            // Each new account gets the agent role, then the admin group adds admin.
+            (t1.clone(), json!(["agent"])),
+            (t2.clone(), json!(["agent"])),
+            (t1.clone(), json!(["agent", "admin"])),
+            (t2.clone(), json!(["agent", "admin"])),
+            (t1, json!(["agent"])),
+            (t2, json!(["agent"])),
+        ]
+    );
+    assert_eq!(audit_entries(app.db(), "scim.user_delete").await.len(), 1);
+    assert_eq!(audit_entries(app.db(), "scim.group_delete").await.len(), 1);
+    beffroi::audit::verify::verify(app.db(), None)
+        .await
+        .unwrap();
 }
 
 async fn provisioned_agent_signs_in_by_sso_until_deactivated(backend: Backend) {

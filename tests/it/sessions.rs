@@ -66,9 +66,11 @@ async fn weaker_password_hash_is_upgraded_at_sign_in(backend: Backend) {
     .hash_password_with_salt(b"a long enough password", b"0123456789abcdef")
     .unwrap()
     .to_string();
-    beffroi::accounts::set_password_hash(app.db(), id, &weak, false)
+    let mut tx = app.db().begin().await.unwrap();
+    beffroi::accounts::set_password_hash(&mut tx, id, &weak, false)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     let r = app
         .sign_in(&app.client(), "alice", "a long enough password")
         .await;

@@ -18,7 +18,7 @@ use crate::http::error::AppError;
 use crate::http::extract::{Form, MaybeUser, safe_return_path};
 use crate::http::middleware::session::PRE_SESSION_COOKIE;
 use crate::routes::RouteTable;
-use crate::security_events;
+use crate::security_events::{self, Actor};
 
 /// Binds a started sign-in to the browser that started it, so that a callback URL planted in
 /// another browser (login CSRF, session swapping) is refused. One cookie per pending sign-in,
@@ -118,27 +118,38 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
-/// A refusal: one security event, a 403 page, no session.
-fn refuse(
+/// A refusal: one audit entry, a 403 page, no session.
+async fn refuse(
     state: &AppState,
-    client_ip: &str,
+    visitor: &Actor,
     code: &'static str,
     detail: &str,
     message_id: &'static str,
 ) -> AppError {
-    security_events::sso_sign_in_failed(&state.metrics, client_ip, code, detail);
-    AppError::SignInRejected(message_id)
+    match security_events::sso_sign_in_failed(&state.db, &state.metrics, visitor, code, detail)
+        .await
+    {
+        Ok(()) => AppError::SignInRejected(message_id),
+        Err(e) => e.into(),
+    }
 }
 
 async fn callback(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    actor: Actor,
     MaybeUser(previous): MaybeUser,
     headers: HeaderMap,
     query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let provider = provider(&state)?;
     let client_ip = ip.to_string();
+    // Until the sign-in succeeds the visitor acts as nobody, whatever session they hold.
+    let visitor = Actor {
+        account_id: None,
+        name: None,
+        ..actor
+    };
     let Ok(Query(query)) = query else {
         return Err(AppError::BadRequest("error-sso-callback"));
     };
@@ -148,31 +159,34 @@ async fn callback(
     let Some(pending) = store::take_request(&state.db, &state_param).await? else {
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "state_unknown",
             "unknown or already used state",
             "error-sso-expired",
-        ));
+        )
+        .await);
     };
     if pending.expires_at <= crate::db::now() {
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "state_expired",
             "sign-in took too long",
             "error-sso-expired",
-        ));
+        )
+        .await);
     }
     let cookie_name = browser_cookie_name(&state_param);
     let browser = cookies::get(&headers, &cookie_name).unwrap_or_default();
     if hash_token(&browser) != pending.browser_hash {
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "browser_mismatch",
             "callback from another browser",
             "error-sso-expired",
-        ));
+        )
+        .await);
     }
     if let Some(error) = query.error {
         let error: String = error
@@ -182,11 +196,12 @@ async fn callback(
             .collect();
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "provider_error",
             &error,
             "error-sso-provider-refused",
-        ));
+        )
+        .await);
     }
     let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
         return Err(AppError::BadRequest("error-sso-callback"));
@@ -196,13 +211,7 @@ async fn callback(
     let identity = match outcome {
         Ok(identity) => identity,
         Err(OidcError::Rejected(Rejection { code, detail })) => {
-            return Err(refuse(
-                &state,
-                &client_ip,
-                code,
-                &detail,
-                "error-sso-rejected",
-            ));
+            return Err(refuse(&state, &visitor, code, &detail, "error-sso-rejected").await);
         }
         Err(other) => return Err(other.into()),
     };
@@ -214,11 +223,12 @@ async fn callback(
     ) {
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "email_domain_not_allowed",
             profile.email.as_deref().unwrap_or(""),
             "error-sso-domain",
-        ));
+        )
+        .await);
     }
     // The domain allow-list means nothing for an address the provider itself has not verified.
     // Some providers send the boolean as a string.
@@ -230,52 +240,56 @@ async fn callback(
     if !provider.config.allowed_email_domains.is_empty() && unverified {
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "email_not_verified",
             profile.email.as_deref().unwrap_or(""),
             "error-sso-domain",
-        ));
+        )
+        .await);
     }
-    // Roles are computed inside the upsert, from all the account's groups (SSO and SCIM).
-    let (account_id, disabled) = store::upsert_account(
-        &state.db,
+    // One transaction: the profile refresh, the new session and its audit entry commit
+    // together. Roles are computed inside the upsert, from all the account's groups (SSO and
+    // SCIM). A disabled account's refresh is rolled back with the refusal.
+    let mut tx = state.db.begin().await?;
+    let upserted = store::upsert_account(
+        &mut tx,
         &provider.config.issuer,
         &subject,
         &profile,
         &provider.config,
     )
     .await?;
-    if disabled {
+    if upserted.disabled {
+        drop(tx);
         return Err(refuse(
             &state,
-            &client_ip,
+            &visitor,
             "account_disabled",
             &subject,
             "error-sso-disabled",
-        ));
+        )
+        .await);
     }
     if let Some(old) = &previous {
-        session::revoke(&state.db, &old.record.id_hash).await?;
+        session::revoke(&mut tx, &old.record.id_hash).await?;
     }
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let (token, record) = session::create(
-        &state.db,
-        account_id,
-        &client_ip,
-        user_agent,
-        state.timeouts,
-    )
-    .await?;
-    store::attach_to_session(&state.db, &record.id_hash, sid.as_deref(), &id_token).await?;
+    let (token, record) =
+        session::create(&mut tx, upserted.id, &client_ip, user_agent, state.timeouts).await?;
+    store::attach_to_session(&mut tx, &record.id_hash, sid.as_deref(), &id_token).await?;
     security_events::sso_signed_in(
-        account_id,
+        &mut tx,
+        &visitor.as_account(upserted.id, &upserted.display_name),
         &provider.config.issuer,
         &subject,
-        &client_ip,
         &profile.groups,
-    );
+        &upserted.roles_before,
+        &upserted.roles_after,
+    )
+    .await?;
+    tx.commit().await?;
 
     let mut response = Redirect::to(&pending.return_to).into_response();
     let h = response.headers_mut();
@@ -345,36 +359,44 @@ struct LogoutTokenForm {
 /// a session ended; every matching server session ends at once. 200 when done, 400 otherwise.
 async fn backchannel_logout(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    actor: Actor,
     Form(form): Form<LogoutTokenForm>,
 ) -> Result<Response, AppError> {
     let provider = provider(&state)?;
-    let client_ip = ip.to_string();
-    let refused = |code: &'static str, detail: &str| {
-        security_events::backchannel_logout_refused(&client_ip, code, detail);
-        AppError::BadRequest("error-bad-request")
-    };
+    let caller = actor.named("identity provider");
+    let refused =
+        async |code: &'static str, detail: &str| match security_events::backchannel_logout_refused(
+            &state.db, &caller, code, detail,
+        )
+        .await
+        {
+            Ok(()) => AppError::BadRequest("error-bad-request"),
+            Err(e) => e.into(),
+        };
     if form.logout_token.len() > 16 * 1024 {
-        return Err(refused("malformed_token", "too long"));
+        return Err(refused("malformed_token", "too long").await);
     }
     let claims = match provider.validate_logout_token(&form.logout_token).await {
         Ok(claims) => claims,
-        Err(OidcError::Rejected(r)) => return Err(refused(r.code, &r.detail)),
-        Err(other) => return Err(refused("provider_unavailable", &other.to_string())),
+        Err(OidcError::Rejected(r)) => return Err(refused(r.code, &r.detail).await),
+        Err(other) => return Err(refused("provider_unavailable", &other.to_string()).await),
     };
     let jti = claims
         .get("jti")
         .and_then(|v| v.as_str())
         .unwrap_or_default();
-    if !store::first_use_of_logout_token(&state.db, jti).await? {
-        return Err(refused("replayed", "logout token already used"));
-    }
     let sid = claims.get("sid").and_then(|v| v.as_str());
     let sub = claims.get("sub").and_then(|v| v.as_str());
+    let mut tx = state.db.begin().await?;
+    if !store::first_use_of_logout_token(&mut tx, jti).await? {
+        drop(tx);
+        return Err(refused("replayed", "logout token already used").await);
+    }
     // A valid token naming no live session is still a successful logout (§2.8): the session
     // may have ended here first, as it does when the agent signs out from Beffroi.
-    let ended = store::end_sessions(&state.db, &provider.config.issuer, sid, sub).await?;
-    security_events::backchannel_logout(&client_ip, sid, sub, ended);
+    let ended = store::end_sessions(&mut tx, &provider.config.issuer, sid, sub).await?;
+    security_events::backchannel_logout(&mut tx, &caller, sid, sub, ended).await?;
+    tx.commit().await?;
     let mut response = (axum::http::StatusCode::OK, "").into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -4,8 +4,8 @@
 use crate::accounts::Role;
 use crate::auth::oidc::Profile;
 use crate::auth::session::hash_token;
-use crate::db::{Database, DbError, now};
-use crate::with_db;
+use crate::db::{Database, DbError, Tx, now};
+use crate::{with_db, with_tx};
 
 /// How long a started sign-in may take at the provider.
 pub const REQUEST_TTL_SECS: i64 = 600;
@@ -98,17 +98,16 @@ pub fn roles_for(groups: &[String], config: &crate::config::OidcConfig) -> Vec<R
 ///   (SCIM groups); a claimed group that is a SCIM group counts only if SCIM made the agent a
 ///   member.
 pub async fn upsert_account(
-    db: &Database,
+    tx: &mut Tx,
     issuer: &str,
     subject: &str,
     profile: &Profile,
     config: &crate::config::OidcConfig,
-) -> Result<(i64, bool), DbError> {
+) -> Result<Upserted, DbError> {
     let now = now();
     let attributes = serde_json::Value::Object(profile.attributes.clone()).to_string();
-    let result = with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let (id, disabled): (i64, bool) = sqlx::query_as(
+    let upserted = with_tx!(tx, conn => {
+        let (id, disabled, display_name): (i64, bool, String) = sqlx::query_as(
             "INSERT INTO accounts (kind, issuer, subject, display_name, email, attributes, \
                                    disabled, created_at, updated_at, last_sign_in_at) \
              VALUES ('oidc', $1, $2, $3, $4, $5, FALSE, $6, $6, $6) \
@@ -121,7 +120,7 @@ pub async fn upsert_account(
                      ELSE excluded.email END, \
                  attributes = excluded.attributes, \
                  updated_at = excluded.updated_at, last_sign_in_at = excluded.last_sign_in_at \
-             RETURNING id, disabled",
+             RETURNING id, disabled, display_name",
         )
         .bind(issuer)
         .bind(subject)
@@ -129,14 +128,14 @@ pub async fn upsert_account(
         .bind(&profile.email)
         .bind(&attributes)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         sqlx::query(
             "DELETE FROM account_groups WHERE account_id = $1 \
              AND group_id IN (SELECT id FROM groups WHERE source = 'oidc')",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         for group in &profile.groups {
             sqlx::query(
@@ -145,7 +144,7 @@ pub async fn upsert_account(
             )
             .bind(group)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             sqlx::query(
                 "INSERT INTO account_groups (account_id, group_id) \
@@ -154,7 +153,7 @@ pub async fn upsert_account(
             )
             .bind(id)
             .bind(group)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
         // Roles follow the groups the account is now in, whichever source set them: the
@@ -164,20 +163,39 @@ pub async fn upsert_account(
              WHERE ag.account_id = $1",
         )
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
-        sqlx::query("DELETE FROM account_roles WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
-        for role in roles_for(&groups, config) {
+        let before: Vec<String> =
+            sqlx::query_scalar("SELECT role FROM account_roles WHERE account_id = $1")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut roles_before: Vec<Role> = before.iter().filter_map(|r| Role::parse(r)).collect();
+        roles_before.sort();
+        let mut roles_after = roles_for(&groups, config);
+        roles_after.sort();
+        sqlx::query("DELETE FROM account_roles WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
+        for role in &roles_after {
             sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
                 .bind(id)
                 .bind(role.as_str())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
-        tx.commit().await?;
-        (id, disabled)
+        Upserted { id, disabled, display_name, roles_before, roles_after }
     });
-    Ok(result)
+    Ok(upserted)
+}
+
+/// What a sign-in's account refresh did.
+#[derive(Debug, Clone)]
+pub struct Upserted {
+    pub id: i64,
+    pub disabled: bool,
+    /// The name the account now has (the directory's, when SCIM manages it).
+    pub display_name: String,
+    pub roles_before: Vec<Role>,
+    pub roles_after: Vec<Role>,
 }
 
 /// The groups of an account, by name.
@@ -190,34 +208,34 @@ pub async fn groups_of(db: &Database, account_id: i64) -> Result<Vec<String>, Db
 }
 
 /// Records a logout token's `jti`; false if it was already used (a replay).
-pub async fn first_use_of_logout_token(db: &Database, jti: &str) -> Result<bool, DbError> {
-    let inserted = with_db!(db, pool => sqlx::query(
+pub async fn first_use_of_logout_token(tx: &mut Tx, jti: &str) -> Result<bool, DbError> {
+    let inserted = with_tx!(tx, conn => sqlx::query(
         "INSERT INTO oidc_logout_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING"
-    ).bind(jti).bind(now() + 2 * REQUEST_TTL_SECS).execute(pool).await?.rows_affected());
+    ).bind(jti).bind(now() + 2 * REQUEST_TTL_SECS).execute(conn).await?.rows_affected());
     Ok(inserted == 1)
 }
 
 /// Ends the sessions a logout token names: by provider session id (optionally also checking the
 /// subject), or every session of the subject's account. Returns how many ended.
 pub async fn end_sessions(
-    db: &Database,
+    tx: &mut Tx,
     issuer: &str,
     sid: Option<&str>,
     sub: Option<&str>,
 ) -> Result<u64, DbError> {
     let ended = match (sid, sub) {
-        (Some(sid), Some(sub)) => with_db!(db, pool => sqlx::query(
+        (Some(sid), Some(sub)) => with_tx!(tx, conn => sqlx::query(
             "DELETE FROM sessions WHERE oidc_sid = $1 AND account_id IN \
              (SELECT id FROM accounts WHERE issuer = $2 AND subject = $3)"
-        ).bind(sid).bind(issuer).bind(sub).execute(pool).await?.rows_affected()),
-        (Some(sid), None) => with_db!(db, pool => sqlx::query(
+        ).bind(sid).bind(issuer).bind(sub).execute(conn).await?.rows_affected()),
+        (Some(sid), None) => with_tx!(tx, conn => sqlx::query(
             "DELETE FROM sessions WHERE oidc_sid = $1 AND account_id IN \
              (SELECT id FROM accounts WHERE issuer = $2)"
-        ).bind(sid).bind(issuer).execute(pool).await?.rows_affected()),
-        (None, Some(sub)) => with_db!(db, pool => sqlx::query(
+        ).bind(sid).bind(issuer).execute(conn).await?.rows_affected()),
+        (None, Some(sub)) => with_tx!(tx, conn => sqlx::query(
             "DELETE FROM sessions WHERE account_id IN \
              (SELECT id FROM accounts WHERE issuer = $1 AND subject = $2)"
-        ).bind(issuer).bind(sub).execute(pool).await?.rows_affected()),
+        ).bind(issuer).bind(sub).execute(conn).await?.rows_affected()),
         (None, None) => 0,
     };
     Ok(ended)
@@ -233,13 +251,13 @@ pub async fn session_id_token(db: &Database, id_hash: &str) -> Result<Option<Str
 
 /// Links a new session to the provider's session and keeps the ID token for the logout hint.
 pub async fn attach_to_session(
-    db: &Database,
+    tx: &mut Tx,
     id_hash: &str,
     sid: Option<&str>,
     id_token: &str,
 ) -> Result<(), DbError> {
-    with_db!(db, pool => sqlx::query(
+    with_tx!(tx, conn => sqlx::query(
         "UPDATE sessions SET oidc_sid = $1, oidc_id_token = $2 WHERE id_hash = $3"
-    ).bind(sid).bind(id_token).bind(id_hash).execute(pool).await.map(|_| ())?);
+    ).bind(sid).bind(id_token).bind(id_hash).execute(conn).await.map(|_| ())?);
     Ok(())
 }

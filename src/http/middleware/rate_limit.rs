@@ -18,7 +18,8 @@ use crate::AppState;
 use crate::config::SecurityConfig;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::AppError;
-use crate::security_events;
+use crate::security_events::{self, Actor};
+use crate::telemetry::RequestId;
 
 #[derive(Clone)]
 pub struct RateLimiters {
@@ -99,13 +100,25 @@ pub async fn limit_requests(
         Err((scope, retry_after_secs)) => {
             let retry_after_secs = retry_after_secs.max(1);
             let report = state.limiters.reported.check_key(&key).is_ok();
-            security_events::rate_limited(
+            let request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.0.as_str());
+            let actor = Actor::anonymous(&ip.to_string(), request_id);
+            // The refusal stands even if it could not be recorded: a flood must not get
+            // through because the database is busy.
+            if let Err(e) = security_events::rate_limited(
+                &state.db,
                 &state.metrics,
+                &actor,
                 scope,
-                &ip.to_string(),
                 retry_after_secs,
                 report,
-            );
+            )
+            .await
+            {
+                tracing::error!(target: "security", error = %e, scope, "rate-limit trip not audited");
+            }
             AppError::TooManyRequests { retry_after_secs }.into_response()
         }
     }

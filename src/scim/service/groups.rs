@@ -2,9 +2,9 @@
 //! Beffroi: it decides audiences and, through `oidc.*_groups`, roles, so every change of it is
 //! reported with the accounts that joined and left, and roles follow in the same transaction.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{commit, new_id, report_roles};
+use super::{commit, group_event, new_id};
 use crate::AppState;
 use crate::db::now;
 use crate::scim::auth::Scim;
@@ -13,9 +13,9 @@ use crate::scim::patch;
 use crate::scim::resource::group::{self, GroupData};
 use crate::scim::resource::{canonical_attributes, require_schema};
 use crate::scim::schema::GROUP;
-use crate::scim::store::groups::{self as store, difference};
-use crate::scim::store::{GroupRecord, MemberRef, users};
-use crate::security_events;
+use crate::scim::store::groups::{self as store, ExistingGroup};
+use crate::scim::store::{GroupRecord, MemberRef, Outcome, users};
+use crate::security_events::Event;
 
 fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("no Group {id}"))
@@ -42,24 +42,28 @@ async fn resolve_members(state: &AppState, data: &GroupData) -> Result<Vec<Membe
     Ok(members)
 }
 
-fn report_membership(
-    scim: &Scim,
-    record: &GroupRecord,
-    added: &[MemberRef],
-    removed: &[MemberRef],
-) {
+/// The entry for a change of membership, if any (by account id: what audiences and roles
+/// follow).
+fn membership_event(scim_id: &str, name: &str, before: &[i64], after: &[i64]) -> Option<Event> {
+    let added: Vec<i64> = after
+        .iter()
+        .filter(|a| !before.contains(a))
+        .copied()
+        .collect();
+    let removed: Vec<i64> = before
+        .iter()
+        .filter(|b| !after.contains(b))
+        .copied()
+        .collect();
     if added.is_empty() && removed.is_empty() {
-        return;
+        return None;
     }
-    let ids = |list: &[MemberRef]| list.iter().map(|m| m.account_id).collect::<Vec<_>>();
-    security_events::scim_membership_changed(
-        &scim.client_ip,
-        &record.id,
-        record.group_id,
-        &record.display_name,
-        &ids(added),
-        &ids(removed),
-    );
+    let details = json!({ "name": name, "added": added, "removed": removed });
+    Some(group_event("scim.membership_change", scim_id, details))
+}
+
+fn account_ids(members: &[MemberRef]) -> Vec<i64> {
+    members.iter().map(|m| m.account_id).collect()
 }
 
 /// POST /Groups. A name already used by a group made from the SSO groups claim adopts it.
@@ -73,41 +77,41 @@ pub async fn create(
     let members = resolve_members(state, &data).await?;
     let db = &state.db;
     let (data, members_ref) = (&data, members.as_slice());
-    let ((scim_id, former), outcome) = commit(db, &scim.settings.oidc, move || async move {
-        let existing = store::find_by_name(db, &data.display_name).await?;
-        if existing.as_ref().is_some_and(|e| !e.adoptable) {
-            return Err(ScimError::uniqueness("displayName is already taken"));
-        }
-        let scim_id = new_id()?;
-        let steps = store::plan_create(&scim_id, data, members_ref, existing.as_ref(), now());
-        Ok((steps, (scim_id, existing)))
-    })
+    let after = account_ids(&members);
+    let events = |(scim_id, former): &(String, Option<ExistingGroup>), _: &Outcome| {
+        let details = json!({ "name": data.display_name, "adopted": former.is_some() });
+        let mut events = vec![group_event("scim.group_create", scim_id, details)];
+        let before = former
+            .as_ref()
+            .map(|f| f.members.clone())
+            .unwrap_or_default();
+        events.extend(membership_event(
+            scim_id,
+            &data.display_name,
+            &before,
+            &after,
+        ));
+        events
+    };
+    let ((scim_id, _), _) = commit(
+        db,
+        &scim.settings.oidc,
+        &scim.actor,
+        move || async move {
+            let existing = store::find_by_name(db, &data.display_name).await?;
+            if existing.as_ref().is_some_and(|e| !e.adoptable) {
+                return Err(ScimError::uniqueness("displayName is already taken"));
+            }
+            let scim_id = new_id()?;
+            let steps = store::plan_create(&scim_id, data, members_ref, existing.as_ref(), now());
+            Ok((steps, (scim_id, existing)))
+        },
+        events,
+    )
     .await?;
-    let record = store::get(db, &scim_id)
+    store::get(db, &scim_id)
         .await?
-        .ok_or_else(|| not_found(&scim_id))?;
-    security_events::scim_group_created(
-        &scim.client_ip,
-        &record.id,
-        record.group_id,
-        &record.display_name,
-        former.is_some(),
-    );
-    let before: Vec<MemberRef> = former
-        .map(|f| {
-            f.members
-                .into_iter()
-                .map(|account_id| MemberRef {
-                    id: String::new(),
-                    account_id,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let (added, removed) = difference(&before, &record.members);
-    report_membership(scim, &record, &added, &removed);
-    report_roles(&scim.client_ip, &outcome);
-    Ok(record)
+        .ok_or_else(|| not_found(&scim_id))
 }
 
 /// Shared by PUT and PATCH: `change` turns the current record into the new Group.
@@ -123,26 +127,28 @@ where
 {
     let change = &change;
     let db = &state.db;
-    let (before, outcome) = commit(db, &scim.settings.oidc, move || async move {
-        let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
-        let data = change(&current)?;
-        let members = resolve_members(state, &data).await?;
-        let steps = store::plan_update(&current, &data, &members, now());
-        Ok((steps, current.members))
-    })
+    let events = |(before, name, after): &(Vec<i64>, String, Vec<i64>), _: &Outcome| {
+        let details = json!({ "name": name, "operation": operation });
+        let mut events = vec![group_event("scim.group_change", id, details)];
+        events.extend(membership_event(id, name, before, after));
+        events
+    };
+    commit(
+        db,
+        &scim.settings.oidc,
+        &scim.actor,
+        move || async move {
+            let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
+            let data = change(&current)?;
+            let members = resolve_members(state, &data).await?;
+            let steps = store::plan_update(&current, &data, &members, now());
+            let before = account_ids(&current.members);
+            Ok((steps, (before, data.display_name, account_ids(&members))))
+        },
+        events,
+    )
     .await?;
-    let record = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
-    security_events::scim_group_changed(
-        &scim.client_ip,
-        &record.id,
-        record.group_id,
-        &record.display_name,
-        operation,
-    );
-    let (added, removed) = difference(&before, &record.members);
-    report_membership(scim, &record, &added, &removed);
-    report_roles(&scim.client_ip, &outcome);
-    Ok(record)
+    store::get(db, id).await?.ok_or_else(|| not_found(id))
 }
 
 /// PUT /Groups/{id}: name, externalId and the whole member list are replaced.
@@ -177,18 +183,26 @@ pub async fn modify(
 /// DELETE /Groups/{id}: the group and its memberships go; former members' roles follow.
 pub async fn delete(state: &AppState, scim: &Scim, id: &str) -> Result<(), ScimError> {
     let db = &state.db;
-    let (record, outcome) = commit(db, &scim.settings.oidc, move || async move {
-        let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
-        Ok((store::plan_delete(&current), current))
-    })
+    let events = |(name, before): &(String, Vec<i64>), _: &Outcome| {
+        let mut events = vec![group_event(
+            "scim.group_delete",
+            id,
+            json!({ "name": name }),
+        )];
+        events.extend(membership_event(id, name, before, &[]));
+        events
+    };
+    commit(
+        db,
+        &scim.settings.oidc,
+        &scim.actor,
+        move || async move {
+            let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
+            let before = account_ids(&current.members);
+            Ok((store::plan_delete(&current), (current.display_name, before)))
+        },
+        events,
+    )
     .await?;
-    security_events::scim_group_deleted(
-        &scim.client_ip,
-        &record.id,
-        record.group_id,
-        &record.display_name,
-    );
-    report_membership(scim, &record, &[], &record.members);
-    report_roles(&scim.client_ip, &outcome);
     Ok(())
 }

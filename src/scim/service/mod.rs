@@ -12,7 +12,8 @@ use super::error::ScimError;
 use super::store::{Outcome, Step, StoreError};
 use crate::config::OidcConfig;
 use crate::db::Database;
-use crate::security_events;
+use crate::security_events::{Actor, Event};
+use serde_json::Value;
 
 /// How many times an operation is planned again after losing a race.
 const ATTEMPTS: usize = 3;
@@ -29,19 +30,23 @@ impl From<StoreError> for ScimError {
 }
 
 /// Runs `plan` (which reads and returns the steps plus what it needs afterwards) and commits
-/// the steps, up to [`ATTEMPTS`] times while it loses races.
-async fn commit<T, F, Fut>(
+/// the steps with the audit entries `events` makes of them, up to [`ATTEMPTS`] times while it
+/// loses races.
+async fn commit<T, F, Fut, E>(
     db: &Database,
     oidc: &OidcConfig,
+    actor: &Actor,
     mut plan: F,
+    events: E,
 ) -> Result<(T, Outcome), ScimError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<Step>, T), ScimError>>,
+    E: Fn(&T, &Outcome) -> Vec<Event>,
 {
     for _ in 0..ATTEMPTS {
         let (steps, context) = plan().await?;
-        match super::store::execute(db, &steps, oidc).await {
+        match super::store::execute(db, &steps, oidc, actor, |o| events(&context, o)).await {
             Ok(outcome) => return Ok((context, outcome)),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -50,15 +55,23 @@ where
     Err(ScimError::concurrent_change())
 }
 
-/// Reports the role changes a committed transaction made.
-fn report_roles(client_ip: &str, outcome: &Outcome) {
-    for change in &outcome.role_changes {
-        security_events::scim_roles_changed(
-            client_ip,
-            change.account_id,
-            &change.before,
-            &change.after,
-        );
+/// An entry about an account (a User's), so that an auditor filtering on the account finds
+/// its provisioning next to its sign-ins.
+fn user_event(action: &'static str, account_id: Option<i64>, details: Value) -> Event {
+    Event {
+        action,
+        target: account_id.map(|id| format!("account:{id}")),
+        outcome: "success",
+        details,
+    }
+}
+
+fn group_event(action: &'static str, scim_id: &str, details: Value) -> Event {
+    Event {
+        action,
+        target: Some(format!("scim-group:{scim_id}")),
+        outcome: "success",
+        details,
     }
 }
 

@@ -4,9 +4,9 @@
 //! disable the account and end its sessions in the transaction that records the change, so
 //! that a leaver's open session does not outlive the directory's decision by a single request.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{commit, new_id, report_roles};
+use super::{commit, new_id, user_event};
 use crate::AppState;
 use crate::db::now;
 use crate::scim::auth::Scim;
@@ -17,7 +17,7 @@ use crate::scim::resource::{canonical_attributes, require_schema};
 use crate::scim::schema::USER;
 use crate::scim::store::users::{self as store, UserColumns};
 use crate::scim::store::{Outcome, UserRecord};
-use crate::security_events;
+use crate::security_events::Event;
 
 fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("no User {id}"))
@@ -29,31 +29,29 @@ async fn reload(state: &AppState, id: &str) -> Result<UserRecord, ScimError> {
         .ok_or_else(|| not_found(id))
 }
 
-/// Reports what a write did to the account's state.
-fn report_state(
-    scim: &Scim,
-    record: &UserRecord,
+/// The entry for a change of the account's state, if the write changed it.
+fn state_event(
+    scim_id: &str,
+    user_name: &str,
     was_disabled: bool,
     now_disabled: bool,
     outcome: &Outcome,
-) {
-    if now_disabled && !was_disabled {
-        security_events::scim_user_deactivated(
-            &scim.client_ip,
-            &record.id,
-            record.account_id,
-            &record.user_name,
-            outcome.sessions_ended,
-        );
-    } else if was_disabled && !now_disabled {
-        security_events::scim_user_reactivated(
-            &scim.client_ip,
-            &record.id,
-            record.account_id,
-            &record.user_name,
-        );
+) -> Option<Event> {
+    let details = json!({ "scim_id": scim_id, "user_name": user_name,
+        "sessions_ended": outcome.sessions_ended });
+    match (was_disabled, now_disabled) {
+        (false, true) => Some(user_event(
+            "scim.user_deactivate",
+            outcome.account_id,
+            details,
+        )),
+        (true, false) => Some(user_event(
+            "scim.user_reactivate",
+            outcome.account_id,
+            details,
+        )),
+        _ => None,
     }
-    report_roles(&scim.client_ip, outcome);
 }
 
 /// POST /Users. A subject that has an account already (an agent who signed in before being
@@ -70,8 +68,24 @@ pub async fn create(
     let columns = UserColumns::of(&data)?;
     let (db, issuer) = (&state.db, scim.settings.issuer.as_str());
     let (data, subject, columns) = (&data, subject.as_str(), &columns);
-    let ((scim_id, how, was_disabled), outcome) =
-        commit(db, &scim.settings.oidc, move || async move {
+    let now_disabled = columns.disabled;
+    let events = |(scim_id, how, was_disabled): &(String, &'static str, bool), o: &Outcome| {
+        let details = json!({ "scim_id": scim_id, "user_name": data.user_name, "how": how });
+        let mut events = vec![user_event("scim.user_create", o.account_id, details)];
+        events.extend(state_event(
+            scim_id,
+            &data.user_name,
+            *was_disabled,
+            now_disabled,
+            o,
+        ));
+        events
+    };
+    let ((scim_id, _, _), _) = commit(
+        db,
+        &scim.settings.oidc,
+        &scim.actor,
+        move || async move {
             let existing = store::find_account(db, issuer, subject).await?;
             let scim_id = new_id()?;
             let now = now();
@@ -107,45 +121,53 @@ pub async fn create(
                 },
             };
             Ok((steps, (scim_id, how, was_disabled)))
-        })
-        .await?;
-    let record = reload(state, &scim_id).await?;
-    security_events::scim_user_created(
-        &scim.client_ip,
-        &record.id,
-        record.account_id,
-        &record.user_name,
-        how,
-    );
-    report_state(scim, &record, was_disabled, columns.disabled, &outcome);
-    Ok(record)
+        },
+        events,
+    )
+    .await?;
+    reload(state, &scim_id).await
 }
 
-/// Shared by PUT and PATCH: `change` turns the current record into the new User.
+/// Shared by PUT and PATCH: `change` turns the current record into the new User; `action` and
+/// `details` describe the operation in its audit entry.
 async fn update<F>(
     state: &AppState,
     scim: &Scim,
     id: &str,
+    action: &'static str,
+    details: Value,
     change: F,
-) -> Result<(UserRecord, bool), ScimError>
+) -> Result<UserRecord, ScimError>
 where
     F: Fn(&UserRecord) -> Result<UserData, ScimError>,
 {
     let db = &state.db;
     let settings = &scim.settings;
     let change = &change;
-    let (was_disabled, outcome) = commit(db, &settings.oidc, move || async move {
-        let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
-        let data = change(&current)?;
-        let subject = data.subject(settings.subject_attribute)?;
-        let columns = UserColumns::of(&data)?;
-        let steps = store::plan_update(&current, &subject, &data, &columns, now());
-        Ok((steps, current.disabled))
-    })
+    let events = |(was_disabled, now_disabled, user_name): &(bool, bool, String), o: &Outcome| {
+        let mut details = details.clone();
+        details["scim_id"] = json!(id);
+        details["user_name"] = json!(user_name);
+        let mut events = vec![user_event(action, o.account_id, details)];
+        events.extend(state_event(id, user_name, *was_disabled, *now_disabled, o));
+        events
+    };
+    commit(
+        db,
+        &settings.oidc,
+        &scim.actor,
+        move || async move {
+            let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
+            let data = change(&current)?;
+            let subject = data.subject(settings.subject_attribute)?;
+            let columns = UserColumns::of(&data)?;
+            let steps = store::plan_update(&current, &subject, &data, &columns, now());
+            Ok((steps, (current.disabled, columns.disabled, data.user_name)))
+        },
+        events,
+    )
     .await?;
-    let record = reload(state, id).await?;
-    report_state(scim, &record, was_disabled, record.disabled, &outcome);
-    Ok((record, was_disabled))
+    reload(state, id).await
 }
 
 /// PUT /Users/{id} (RFC 7644 §3.5.1): the body replaces every writable attribute; read-only
@@ -158,14 +180,10 @@ pub async fn replace(
 ) -> Result<UserRecord, ScimError> {
     require_schema(body, &USER)?;
     let data = UserData::parse(&canonical_attributes(&USER, body))?;
-    let (record, _) = update(state, scim, id, |_| Ok(data.clone())).await?;
-    security_events::scim_user_replaced(
-        &scim.client_ip,
-        &record.id,
-        record.account_id,
-        &record.user_name,
-    );
-    Ok(record)
+    update(state, scim, id, "scim.user_replace", json!({}), |_| {
+        Ok(data.clone())
+    })
+    .await
 }
 
 /// PATCH /Users/{id} (RFC 7644 §3.5.2): the operations apply to the current User, and the
@@ -178,38 +196,34 @@ pub async fn modify(
 ) -> Result<UserRecord, ScimError> {
     let ops = patch::parse_request(body, &USER)?;
     let base = scim.base.clone();
-    let (record, _) = update(state, scim, id, |current| {
+    let details = json!({ "operations": ops.len() });
+    update(state, scim, id, "scim.user_patch", details, |current| {
         let mut resource = user::writable(&user::render(current, &base));
         patch::apply(&mut resource, &ops, &USER)?;
         UserData::parse(&resource)
     })
-    .await?;
-    security_events::scim_user_patched(
-        &scim.client_ip,
-        &record.id,
-        record.account_id,
-        &record.user_name,
-        ops.len(),
-    );
-    Ok(record)
+    .await
 }
 
 /// DELETE /Users/{id} (RFC 7644 §3.6): gone from SCIM at once; the account is kept, disabled.
 pub async fn delete(state: &AppState, scim: &Scim, id: &str) -> Result<(), ScimError> {
     let db = &state.db;
-    let (record, outcome) = commit(db, &scim.settings.oidc, move || async move {
-        let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
-        let steps = store::plan_delete(&current, now());
-        Ok((steps, current))
-    })
+    let events = |user_name: &String, o: &Outcome| {
+        let details = json!({ "scim_id": id, "user_name": user_name,
+            "sessions_ended": o.sessions_ended });
+        vec![user_event("scim.user_delete", o.account_id, details)]
+    };
+    commit(
+        db,
+        &scim.settings.oidc,
+        &scim.actor,
+        move || async move {
+            let current = store::get(db, id).await?.ok_or_else(|| not_found(id))?;
+            let steps = store::plan_delete(&current, now());
+            Ok((steps, current.user_name))
+        },
+        events,
+    )
     .await?;
-    security_events::scim_user_deleted(
-        &scim.client_ip,
-        &record.id,
-        record.account_id,
-        &record.user_name,
-        outcome.sessions_ended,
-    );
-    report_roles(&scim.client_ip, &outcome);
     Ok(())
 }

@@ -16,9 +16,10 @@ pub mod users;
 use crate::accounts::Role;
 use crate::auth::oidc::store::roles_for;
 use crate::config::OidcConfig;
-use crate::db::{Database, DbError};
+use crate::db::{Database, DbError, Tx};
 use crate::scim::resource::user::StoredAttributes;
-use crate::with_db;
+use crate::security_events::{self, Actor, Event};
+use crate::with_tx;
 
 /// A User as stored.
 #[derive(Debug, Clone)]
@@ -167,21 +168,27 @@ pub struct RoleChange {
 pub struct Outcome {
     pub sessions_ended: u64,
     pub role_changes: Vec<RoleChange>,
+    /// The account the last account step resolved (a new User's account id is known only here).
+    pub account_id: Option<i64>,
 }
 
-/// Runs `steps` in one transaction. The first step should be a write (SQLite then takes its
-/// write lock at once, so reads later in the transaction see a stable database).
+/// Runs `steps` in one transaction, then appends the audit entries `events` makes from what
+/// the steps did, and the role changes, as `actor`; commits all or nothing. The first step
+/// should be a write (SQLite then takes its write lock at once, so reads later in the
+/// transaction see a stable database; `Database::begin` takes it anyway).
 pub async fn execute(
     db: &Database,
     steps: &[Step],
     oidc: &OidcConfig,
+    actor: &Actor,
+    events: impl FnOnce(&Outcome) -> Vec<Event>,
 ) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome::default();
-    with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        for step in steps {
-            match step {
-                Step::Exec { sql, binds, guard } => {
+    let mut tx = db.begin().await?;
+    for step in steps {
+        match step {
+            Step::Exec { sql, binds, guard } => {
+                let rows = with_tx!(&mut tx, conn => {
                     let mut q = sqlx::query(*sql);
                     for b in binds {
                         q = match b {
@@ -191,77 +198,103 @@ pub async fn execute(
                             Bind::Bool(v) => q.bind(*v),
                         };
                     }
-                    let rows = q.execute(&mut *tx).await?.rows_affected();
-                    if *guard && rows == 0 {
-                        tx.rollback().await?;
-                        return Err(StoreError::Conflict);
-                    }
+                    q.execute(conn).await?.rows_affected()
+                });
+                if *guard && rows == 0 {
+                    // Dropping the transaction rolls it back.
+                    return Err(StoreError::Conflict);
                 }
-                Step::EndSessions(key) => {
-                    let id = match key {
-                        AccountKey::Id(id) => *id,
-                        AccountKey::Subject { issuer, subject } => sqlx::query_scalar(
-                            "SELECT id FROM accounts WHERE issuer = $1 AND subject = $2",
-                        )
-                        .bind(issuer.as_str())
-                        .bind(subject.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?,
-                    };
-                    outcome.sessions_ended += sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            }
+            Step::EndSessions(key) => {
+                let id = resolve(&mut tx, key).await?;
+                outcome.account_id = Some(id);
+                outcome.sessions_ended += with_tx!(&mut tx, conn =>
+                    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
                         .bind(id)
-                        .execute(&mut *tx)
+                        .execute(conn)
                         .await?
-                        .rows_affected();
-                }
-                Step::RecomputeRoles(key) => {
-                    let id: i64 = match key {
-                        AccountKey::Id(id) => *id,
-                        AccountKey::Subject { issuer, subject } => sqlx::query_scalar(
-                            "SELECT id FROM accounts WHERE issuer = $1 AND subject = $2",
-                        )
-                        .bind(issuer.as_str())
-                        .bind(subject.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?,
-                    };
-                    let groups: Vec<String> = sqlx::query_scalar(
-                        "SELECT g.name FROM groups g JOIN account_groups ag ON ag.group_id = g.id \
-                         WHERE ag.account_id = $1",
-                    )
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let before: Vec<String> = sqlx::query_scalar(
-                        "SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role",
-                    )
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let mut before: Vec<Role> = before.iter().filter_map(|r| Role::parse(r)).collect();
-                    before.sort();
-                    let mut after = roles_for(&groups, oidc);
-                    after.sort();
-                    if before != after {
-                        sqlx::query("DELETE FROM account_roles WHERE account_id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        for role in &after {
-                            sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
-                                .bind(id)
-                                .bind(role.as_str())
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        outcome.role_changes.push(RoleChange { account_id: id, before, after });
-                    }
+                        .rows_affected());
+            }
+            Step::RecomputeRoles(key) => {
+                let id = resolve(&mut tx, key).await?;
+                outcome.account_id = Some(id);
+                if let Some(change) = recompute_roles(&mut tx, id, oidc).await? {
+                    outcome.role_changes.push(change);
                 }
             }
         }
-        tx.commit().await?;
-    });
+    }
+    for event in events(&outcome) {
+        security_events::record_event(&mut tx, actor, event).await?;
+    }
+    for change in &outcome.role_changes {
+        security_events::roles_changed(
+            &mut tx,
+            actor,
+            change.account_id,
+            "scim",
+            &change.before,
+            &change.after,
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(outcome)
+}
+
+async fn resolve(tx: &mut Tx, key: &AccountKey) -> Result<i64, StoreError> {
+    Ok(match key {
+        AccountKey::Id(id) => *id,
+        AccountKey::Subject { issuer, subject } => with_tx!(tx, conn => sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE issuer = $1 AND subject = $2",
+        )
+        .bind(issuer.as_str())
+        .bind(subject.as_str())
+        .fetch_one(conn)
+        .await?),
+    })
+}
+
+/// Sets an account's roles from its groups; returns the change, if any.
+async fn recompute_roles(
+    tx: &mut Tx,
+    id: i64,
+    oidc: &OidcConfig,
+) -> Result<Option<RoleChange>, StoreError> {
+    with_tx!(tx, conn => {
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.name FROM groups g JOIN account_groups ag ON ag.group_id = g.id \
+             WHERE ag.account_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let before: Vec<String> = sqlx::query_scalar(
+            "SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut before: Vec<Role> = before.iter().filter_map(|r| Role::parse(r)).collect();
+        before.sort();
+        let mut after = roles_for(&groups, oidc);
+        after.sort();
+        if before == after {
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM account_roles WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for role in &after {
+            sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
+                .bind(id)
+                .bind(role.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(Some(RoleChange { account_id: id, before, after }))
+    })
 }
 
 #[cfg(test)]

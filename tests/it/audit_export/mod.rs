@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use beffroi::audit::checkpoint::CheckpointSigner;
-use beffroi::audit::export::{ExportFormat, ExportSummary, Requester, export};
+use beffroi::audit::export::{ExportFormat, ExportSummary, export};
 use beffroi::audit::query::Filter;
 use beffroi::audit::store::{self, NewEntry};
 use beffroi::audit::verify::write_checkpoint;
 use beffroi::db::Database;
+use beffroi::security_events::Actor;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Options, TestDatabase, snapshot_policy, test_config};
@@ -76,10 +77,10 @@ impl Log {
             &self.signer,
             filter,
             format,
-            Requester {
-                actor_id: Some(1),
-                actor_name: Some("Auditor".into()),
-                actor_ip: Some("192.0.2.99".into()),
+            &Actor {
+                account_id: Some(1),
+                name: Some("Auditor".into()),
+                ip: Some("192.0.2.99".into()),
                 request_id: Some("req-1".into()),
             },
             &mut out,

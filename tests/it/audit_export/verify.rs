@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use beffroi::audit::checkpoint::{Checkpoint, CheckpointSigner};
-use beffroi::audit::export::{ExportFormat, Requester, export};
+use beffroi::audit::export::{ExportFormat, export};
 use beffroi::audit::query::{Filter, Page, search};
 use beffroi::audit::store;
 use beffroi::audit::verify::{Tampering, VerifyError, verify};
+use beffroi::security_events::Actor;
 use serde_json::{Value, json};
 
 use super::{Log, populate_for_export};
@@ -411,7 +412,7 @@ async fn a_filtered_export_verifies_and_is_recorded(backend: Backend) {
     );
     assert_eq!(record.actor_ip.as_deref(), Some("192.0.2.99"));
     let details: Value = serde_json::from_str(&record.details).unwrap();
-    assert_eq!(details["entries"], json!(3));
+    assert_eq!(details["count"], json!(3));
     assert_eq!(details["format"], json!("jsonl"));
     assert_eq!(details["filter"]["action"], json!("auth.sign_in_failure"));
     assert_eq!(details["log_size"], json!(12));
@@ -516,7 +517,7 @@ async fn a_damaged_log_gets_the_same_verdict_from_both_verifiers(backend: Backen
         &log.signer,
         &Filter::default(),
         ExportFormat::Jsonl,
-        Requester::console(),
+        &Actor::console(),
         Vec::new(),
     )
     .await
