@@ -14,6 +14,11 @@ Public functions
 ``sign(seed, message) -> bytes``
     A 64-byte signature.  Signing exists for the tests and the project's test
     fixtures; the auditor only ever needs ``verify``.
+``check_public_key(public_key)``
+    Raises ``ValueError`` naming the problem unless the key is a canonical
+    encoding of a point of the prime-order subgroup.  ``verify`` accepts
+    small-order keys, as ring does; a verifier that is given a key to trust
+    (``verify.py``) calls this first and refuses such keys.
 
 Not constant-time
 -----------------
@@ -54,11 +59,21 @@ Verification rules (what is accepted)
   the sign bit set), whereas this module refuses those encodings as the RFC
   says.  No key produced by key generation has such an encoding, so the two
   agree on every genuine key.
+
+Keys of small order
+-------------------
+Under a public key of small order (1, 2, 4 or 8: the neutral element and
+seven other points), anyone can make signatures that ``verify`` accepts,
+without any secret (see the tests).  RFC 8032 does not forbid such keys and
+neither ``verify`` nor ring refuses them.  ``check_public_key`` does, and also
+refuses a key with a small-order component ([L]A is not the neutral element):
+a key made by key generation is [a]B, so [L]A is always neutral, and a key
+that is not cannot have come from key generation.
 """
 
 import hashlib
 
-__all__ = ["verify", "public_key_from_seed", "sign"]
+__all__ = ["verify", "public_key_from_seed", "sign", "check_public_key"]
 
 # ---------------------------------------------------------------------------
 # Curve constants (RFC 8032 section 5.1)
@@ -352,6 +367,41 @@ def sign(seed: bytes, message: bytes) -> bytes:
     k = _sha512_int(r_bytes, public, message) % L
     s = (nonce + k * scalar) % L
     return r_bytes + s.to_bytes(32, "little")
+
+
+def check_public_key(public_key: bytes) -> None:
+    """Refuse a public key that an honest key generation cannot have made.
+
+    Raises ``ValueError`` with the reason when the key is not 32 bytes, when
+    its encoding is not canonical (y >= p, or x = 0 with the sign bit set),
+    when it is not a point of the curve, when it is of small order (order 1,
+    2, 4 or 8: signatures can then be forged without the secret key), or when
+    it has a small-order component ([L]A is not the neutral element).  Raises
+    ``TypeError`` if the key is not bytes-like.  Returns ``None`` for a good
+    key.
+    """
+    data = _as_bytes(public_key)
+    if data is None:
+        raise TypeError("public key must be a bytes-like object")
+    if len(data) != _KEY_LEN:
+        raise ValueError("a public key is 32 bytes, not %d" % len(data))
+    n = int.from_bytes(data, "little")
+    sign = n >> 255
+    y = n & ((1 << 255) - 1)
+    if y >= P:
+        raise ValueError("non-canonical encoding (y >= p)")
+    x = _recover_x(y, sign)
+    if x is None:
+        if sign == 1 and _recover_x(y, 0) == 0:
+            raise ValueError("non-canonical encoding (x = 0 with the sign bit set)")
+        raise ValueError("not a point of the curve")
+    point = _from_affine(x, y)
+    if _same_point(_mul(8, point), IDENTITY):
+        raise ValueError(
+            "small-order point (anyone can forge signatures under it)")
+    if not _same_point(_mul(L, point), IDENTITY):
+        raise ValueError(
+            "not in the prime-order subgroup (it has a small-order component)")
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:

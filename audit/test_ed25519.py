@@ -314,8 +314,8 @@ class RejectionTests(unittest.TestCase):
 
         Verification does not refuse public keys of small order (neither
         does ring).  Under such a key signatures can be forged without any
-        secret, so the verifier must only ever be given a key that was
-        generated honestly and pinned by the auditor.  Here: the canonical
+        secret, so a verifier given a key to trust must refuse it first with
+        ``check_public_key`` (see StrictPublicKeyTests).  Here: the canonical
         encoding of the neutral element accepts the forged signature that
         the non-canonical encodings above refuse.
         """
@@ -350,6 +350,84 @@ class RejectionTests(unittest.TestCase):
             self.assertIs(verify(bad, message, signature), False)
             self.assertIs(verify(public, bad, signature), False)
             self.assertIs(verify(public, message, bad), False)
+
+
+# ---------------------------------------------------------------------------
+# check_public_key: the keys a verifier must refuse before trusting them
+# ---------------------------------------------------------------------------
+
+#: A point of order 8 (its encoding appears in every list of small-order
+#: Ed25519 points, e.g. libsodium's blocklist).
+ORDER_8 = h("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+
+
+def torsion_points():
+    """The eight points of order dividing 8, as points."""
+    t = ed25519._decode(ORDER_8)
+    points = [ed25519.IDENTITY]
+    for _ in range(7):
+        points.append(ed25519._add(points[-1], t))
+    return points
+
+
+class StrictPublicKeyTests(unittest.TestCase):
+    def refused(self, key, reason):
+        with self.assertRaises(ValueError) as caught:
+            ed25519.check_public_key(key)
+        self.assertIn(reason, str(caught.exception))
+
+    def test_genuine_keys_pass(self):
+        for name, seed, public, _, _ in RFC_VECTORS:
+            self.assertIsNone(ed25519.check_public_key(public), name)
+        rng = random.Random(6962)
+        for _ in range(5):
+            key = public_key_from_seed(rng.randbytes(32))
+            self.assertIsNone(ed25519.check_public_key(bytearray(key)))
+
+    def test_the_eight_small_order_points_are_refused(self):
+        t = ed25519._decode(ORDER_8)
+        self.assertTrue(ed25519._same_point(ed25519._mul(8, t), ed25519.IDENTITY))
+        self.assertFalse(ed25519._same_point(ed25519._mul(4, t), ed25519.IDENTITY))
+        encodings = {ed25519._encode(p) for p in torsion_points()}
+        self.assertEqual(len(encodings), 8)
+        # The neutral element, the point of order 2 (y = -1) and 32 zero
+        # bytes (order 4) are among them.
+        self.assertTrue({le32(1), le32(P - 1), bytes(32)} <= encodings)
+        for key in encodings:
+            self.refused(key, "small-order point")
+        # ...and the signature forged in test_small_order_key_is_not_rejected
+        # is thereby never looked at.
+        forged = ed25519._encode(ed25519.BASE) + le32(1)
+        self.assertTrue(verify(le32(1), b"any message", forged))
+
+    def test_keys_with_a_small_order_component_are_refused(self):
+        _, _, public, _, _ = RFC_VECTORS[0]
+        a = ed25519._decode(public)
+        for t in torsion_points()[1:]:
+            mixed = ed25519._encode(ed25519._add(a, t))
+            self.refused(mixed, "prime-order subgroup")
+
+    def test_non_canonical_encodings_are_refused(self):
+        for y in (P, P + 1, P + 3, 2**255 - 1):
+            self.refused(le32(y), "y >= p")
+        for y in (1, P - 1):
+            self.refused(le32(y | 1 << 255), "x = 0 with the sign bit set")
+        self.refused(le32(2), "not a point")
+
+    def test_wrong_lengths_and_types(self):
+        for key in (b"", bytes(31), bytes(33)):
+            self.refused(key, "32 bytes")
+        for bad in (None, "00" * 32, 32):
+            with self.assertRaises(TypeError):
+                ed25519.check_public_key(bad)
+
+    def test_signatures_with_s_at_least_l_are_refused(self):
+        # S and S + L give the same verification equation; only S < L may
+        # pass, or one signature would have several valid encodings.
+        _, _, public, message, signature = RFC_VECTORS[1]
+        s = int.from_bytes(signature[32:], "little")
+        self.assertTrue(verify(public, message, signature))
+        self.assertFalse(verify(public, message, signature[:32] + le32(s + L)))
 
 
 # ---------------------------------------------------------------------------

@@ -48,7 +48,7 @@ pub enum Command {
         #[arg(long, default_value = "admin")]
         username: String,
     },
-    /// The tamper-evident audit log: verify it, or sign a checkpoint of it.
+    /// The tamper-evident audit log: verify it, sign a checkpoint of it, or export it.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -94,6 +94,55 @@ pub enum AuditCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Export the entries matching the filters (all by default), oldest first: JSONL with
+    /// proofs that `audit/verify.py` checks, or CSV for a spreadsheet. The export is recorded in
+    /// the log (action `audit.export`).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// `jsonl` (verifiable: proofs, checkpoints, signed seal) or `csv` (for reading).
+    #[arg(long, value_enum)]
+    pub format: ExportFormatArg,
+    /// Write to this new file (mode 0600) instead of standard output; an existing file is not
+    /// overwritten.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Account number, or part of the display name (case-insensitive).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Action, exactly (e.g. auth.sign_in).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Part of the target (case-sensitive).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Outcome: success, failure or denied.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Entries at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long, value_parser = parse_rfc3339_us)]
+    pub from: Option<i64>,
+    /// Entries before this time (RFC 3339), excluded.
+    #[arg(long, value_parser = parse_rfc3339_us)]
+    pub to: Option<i64>,
+    /// Client address, exactly (192.0.2.10) or by prefix ending in '*' (192.0.2.*).
+    #[arg(long, value_parser = crate::audit::query::IpFilter::parse)]
+    pub ip: Option<crate::audit::query::IpFilter>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormatArg {
+    Jsonl,
+    Csv,
+}
+
+/// An RFC 3339 time as microseconds since the epoch.
+fn parse_rfc3339_us(text: &str) -> Result<i64, String> {
+    crate::scim::parse_time(text)
+        .and_then(|ns| i64::try_from(ns.div_euclid(1000)).ok())
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +240,8 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         Command::Audit { command } => {
             let (config, db, _) = open_for_admin_task(&cli.config, false).await?;
             let appender = crate::audit::appender::GroupAppender::spawn(db.clone());
+            // With PostgreSQL nothing else may have created the data directory yet.
+            crate::db::create_private_dir(&config.storage.data_dir).map_err(|e| e.to_string())?;
             let signer = crate::audit::checkpoint::CheckpointSigner::load_or_create(
                 &checkpoint_key_path(&config),
             )
@@ -261,6 +312,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     }
                     Ok(())
                 }
+                AuditCommand::Export(args) => audit_export(&db, &signer, args).await,
                 AuditCommand::Purge { dry_run } => {
                     let days = config.audit.retention_days;
                     let purged = purge_audit_log(&db, days, dry_run)
@@ -298,6 +350,77 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         }
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }
+}
+
+/// `beffroi audit export`: to a new private file, or to standard output with the summary on
+/// standard error so that the export can be piped.
+async fn audit_export(
+    db: &Database,
+    signer: &crate::audit::checkpoint::CheckpointSigner,
+    args: ExportArgs,
+) -> Result<(), String> {
+    use crate::audit::export::{ExportFormat, export};
+    let requester = security_events::Actor::console();
+    let filter = crate::audit::query::Filter {
+        actor: args.actor,
+        action: args.action,
+        target: args.target,
+        outcome: args.outcome,
+        from_us: args.from,
+        to_us: args.to,
+        ip: args.ip,
+    };
+    let format = match args.format {
+        ExportFormatArg::Jsonl => ExportFormat::Jsonl,
+        ExportFormatArg::Csv => ExportFormat::Csv,
+    };
+    let summary = match &args.out {
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            // The export holds personal data (names, addresses): owner only, like the database.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let result = export(
+                db,
+                signer,
+                &filter,
+                format,
+                &requester,
+                tokio::fs::File::from_std(file),
+            )
+            .await;
+            if result.is_err() {
+                // A partial export is worse than none: it would only verify as truncated.
+                let _ = std::fs::remove_file(path);
+            }
+            result.map_err(|e| e.to_string())?
+        }
+        None => export(db, signer, &filter, format, &requester, tokio::io::stdout())
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let mut line = format!(
+        "exported {} entries ({} purged) of the log up to entry {}",
+        summary.entries, summary.purged, summary.log_size
+    );
+    if let Some(cp) = &summary.checkpoint {
+        line.push_str(&format!(
+            "; proofs against the checkpoint at tree size {} (root {}), key {}",
+            cp.tree_size,
+            hex::encode(cp.root),
+            hex::encode(signer.public_key())
+        ));
+    }
+    line.push_str(&format!("; recorded as entry {}", summary.record_seq));
+    match &args.out {
+        Some(path) => say!("{line}; written to {}", path.display()),
+        None => eprintln!("{line}"),
+    }
+    Ok(())
 }
 
 /// Purges entries older than `retention_days` and records the purge in the same transaction;

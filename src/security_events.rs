@@ -506,3 +506,18 @@ pub async fn audit_purged(
         "retention_days": retention_days });
     record(tx, actor, "audit.purge", None, "success", details).await
 }
+
+/// An export of the audit log (`format`: "jsonl" or "csv"), recorded before it is written: the
+/// `count` of entries matching `filter` among the first `log_size`.
+pub async fn audit_exported(
+    tx: &mut Tx,
+    actor: &Actor,
+    format: &str,
+    filter: &crate::audit::query::Filter,
+    count: u64,
+    log_size: u64,
+) -> Result<(), DbError> {
+    let details = json!({ "format": format, "filter": filter, "count": count,
+        "log_size": log_size });
+    record(tx, actor, "audit.export", None, "success", details).await
+}

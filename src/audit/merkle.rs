@@ -2,8 +2,9 @@
 //! hashes with distinct prefixes (so a leaf can never pass for a node), the tree head, and
 //! inclusion and consistency proofs with their verification (RFC 9162 §2.1.3.2, §2.1.4.2).
 //!
-//! Pure functions over hashes; no storage, no I/O. The independent Python verifier (to come in
-//! `audit/`) must implement the same rules on its own, from `audit/FORMAT.md`.
+//! Pure functions over hashes, and [`MerkleTree`] to prove many entries of one tree; no storage,
+//! no I/O. The independent Python verifier (`audit/verify.py`) implements the same rules on its
+//! own, from `audit/FORMAT.md`.
 
 use sha2::{Digest, Sha256};
 
@@ -227,6 +228,132 @@ pub fn verify_consistency(
     sn == 0 && &fr == old_root && &sr == new_root
 }
 
+/// A log's Merkle tree kept in memory as its complete subtrees, so that proofs for many entries
+/// cost O(log² n) hashes each instead of rehashing the log for every proof (an export proves up
+/// to every entry of the log). `levels[h][i]` is the hash of the 2^h leaves from `i·2^h`; a
+/// ragged right edge is not stored but recomputed from complete subtrees, following RFC 6962's
+/// definition. Memory: about twice the leaf hashes. The proofs equal [`inclusion_proof`] and
+/// [`consistency_proof`] on the same leaves (tested below).
+#[derive(Debug, Clone)]
+pub struct MerkleTree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MerkleTree {
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(below) = levels.last().filter(|l| l.len() >= 2) {
+            let above = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(above);
+        }
+        Self { levels }
+    }
+
+    /// How many leaves the tree holds.
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// MTH of the leaves `start..end` (RFC 6962 §2.1), or `None` past the last leaf.
+    fn subtree(&self, start: usize, end: usize) -> Option<Hash> {
+        let n = end.checked_sub(start)?;
+        if n == 0 {
+            return Some(empty_root());
+        }
+        if n.is_power_of_two() && start % n == 0 {
+            let height = n.trailing_zeros() as usize;
+            return self.levels.get(height)?.get(start >> height).copied();
+        }
+        let k = split(n);
+        Some(node_hash(
+            &self.subtree(start, start + k)?,
+            &self.subtree(start + k, end)?,
+        ))
+    }
+
+    /// The root of the tree of the first `size` leaves; `None` if the tree has fewer.
+    pub fn root(&self, size: u64) -> Option<Hash> {
+        self.subtree(0, usize::try_from(size).ok()?)
+    }
+
+    /// PATH(index, D[size]) (RFC 6962 §2.1.1); `None` unless `index < size <= len`.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Option<Vec<Hash>> {
+        let (index, size) = (usize::try_from(index).ok()?, usize::try_from(size).ok()?);
+        if index >= size || size as u64 > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        self.path(index, 0, size, &mut proof)?;
+        Some(proof)
+    }
+
+    fn path(&self, m: usize, start: usize, end: usize, out: &mut Vec<Hash>) -> Option<()> {
+        let n = end - start;
+        if n <= 1 {
+            return Some(());
+        }
+        let k = split(n);
+        if m < k {
+            self.path(m, start, start + k, out)?;
+            out.push(self.subtree(start + k, end)?);
+        } else {
+            self.path(m - k, start + k, end, out)?;
+            out.push(self.subtree(start, start + k)?);
+        }
+        Some(())
+    }
+
+    /// PROOF(old_size, D[new_size]) (RFC 6962 §2.1.2); `None` unless
+    /// `old_size <= new_size <= len`. Empty when `old_size` is 0 or equals `new_size`.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Option<Vec<Hash>> {
+        let (m, n) = (
+            usize::try_from(old_size).ok()?,
+            usize::try_from(new_size).ok()?,
+        );
+        if m > n || n as u64 > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        if m > 0 && m < n {
+            self.subproof(m, 0, n, true, &mut proof)?;
+        }
+        Some(proof)
+    }
+
+    fn subproof(
+        &self,
+        m: usize,
+        start: usize,
+        end: usize,
+        complete: bool,
+        out: &mut Vec<Hash>,
+    ) -> Option<()> {
+        let n = end - start;
+        if m == n {
+            if !complete {
+                out.push(self.subtree(start, end)?);
+            }
+            return Some(());
+        }
+        let k = split(n);
+        if m <= k {
+            self.subproof(m, start, start + k, complete, out)?;
+            out.push(self.subtree(start + k, end)?);
+        } else {
+            self.subproof(m - k, start + k, end, false, out)?;
+            out.push(self.subtree(start, start + k)?);
+        }
+        Some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +467,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn stored_tree_gives_the_same_roots_and_proofs_as_the_definition() {
+        let all = leaves(70);
+        let tree = MerkleTree::new(all.clone());
+        assert_eq!(tree.len(), 70);
+        assert!(MerkleTree::new(Vec::new()).is_empty());
+        for n in 0..=70usize {
+            let l = &all[..n];
+            assert_eq!(tree.root(n as u64), Some(root(l)), "n = {n}");
+            for i in 0..n {
+                assert_eq!(
+                    tree.inclusion_proof(i as u64, n as u64),
+                    Some(inclusion_proof(l, i)),
+                    "n={n} i={i}"
+                );
+            }
+            for m in 0..=n {
+                assert_eq!(
+                    tree.consistency_proof(m as u64, n as u64),
+                    Some(consistency_proof(l, m)),
+                    "m={m} n={n}"
+                );
+            }
+        }
+        // Past the end, or backwards: no proof rather than a wrong one.
+        assert_eq!(tree.root(71), None);
+        assert_eq!(tree.inclusion_proof(5, 71), None);
+        assert_eq!(tree.inclusion_proof(5, 5), None);
+        assert_eq!(tree.consistency_proof(6, 5), None);
+        assert_eq!(tree.consistency_proof(5, 71), None);
     }
 
     #[test]

@@ -144,7 +144,8 @@ pub struct StoredEntry {
     pub purged: bool,
 }
 
-type EntryRow = (
+/// An `audit_log` row as selected by [`ENTRY_COLUMNS`].
+pub(crate) type EntryRow = (
     i64,
     i64,
     Option<i64>,
@@ -159,10 +160,15 @@ type EntryRow = (
     Option<i64>,
 );
 
+/// The columns every reader of entries selects, in the order of [`EntryRow`] (the auditors'
+/// search builds its queries around them).
+pub(crate) const ENTRY_COLUMNS: &str = "seq, time_us, actor_id, actor_name, actor_ip, request_id, \
+     action, target, outcome, details, leaf_hash, purged_at";
+
 const SELECT_ENTRIES: &str = "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, \
      action, target, outcome, details, leaf_hash, purged_at FROM audit_log ORDER BY seq";
 
-fn stored_entry(row: EntryRow) -> StoredEntry {
+pub(crate) fn stored_entry(row: EntryRow) -> StoredEntry {
     let (
         seq,
         time_us,
