@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod checkpoint;
 pub mod entry;
+pub mod forward;
 pub mod merkle;
 pub mod store;
 pub mod verify;
