@@ -8,6 +8,7 @@ mod idp;
 
 mod audit;
 mod audit_events;
+mod audit_forward;
 mod bad_input;
 mod cli;
 mod csrf;
