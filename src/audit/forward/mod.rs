@@ -113,9 +113,11 @@ impl Forwarder {
                     failures = failures.saturating_add(1);
                     metrics.count_audit_forward_failure();
                     let pause = backoff(failures, self.retry_max);
-                    // The first failure of an outage is worth a warning; the retries are not.
-                    if failures == 1 {
-                        tracing::warn!(destination = %self.destination, error = %e,
+                    // The first failure of an outage is worth a warning, and so is a long
+                    // outage now and then (every 10th attempt, every 10 minutes once the wait
+                    // reaches its default cap); the retries in between are not.
+                    if failures == 1 || failures % 10 == 0 {
+                        tracing::warn!(destination = %self.destination, error = %e, failures,
                             retry_in_secs = pause.as_secs_f64(),
                             "audit forwarding failed; entries wait in the log");
                     } else {

@@ -232,11 +232,21 @@ impl SyslogConfig {
         if !(1..=300).contains(&self.timeout_secs) {
             return Err(invalid("timeout_secs", "must be between 1 and 300"));
         }
-        // 2048 is what every receiver must accept (RFC 5425 §4.3.1, RFC 5426 §3.2).
-        if !(2048..=1_048_576).contains(&self.max_message_bytes) {
+        // 2048 is what every receiver must accept (RFC 5425 §4.3.1, RFC 5426 §3.2). A datagram
+        // larger than the socket allows would be refused again at every retry, and forwarding
+        // would stop at that entry: datagrams stay far below Linux's default limit.
+        let max = if self.transport == Transport::Unix {
+            65_536
+        } else {
+            1_048_576
+        };
+        if !(2048..=max).contains(&self.max_message_bytes) {
             return Err(invalid(
                 "max_message_bytes",
-                "must be between 2048 and 1048576",
+                format!(
+                    "must be between 2048 and {max} with transport = \"{}\"",
+                    self.transport.name()
+                ),
             ));
         }
         Ok(())
@@ -476,10 +486,21 @@ mod tests {
                 "max_message_bytes = 100\n",
                 "audit.syslog.max_message_bytes:",
             ),
+            (
+                "max_message_bytes = 2000000\n",
+                "audit.syslog.max_message_bytes:",
+            ),
         ] {
             let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
             assert!(err.starts_with(key), "{extra} gave {err}");
         }
+        // A datagram must fit the socket: smaller limit for transport = "unix".
+        let err =
+            parse("transport = \"unix\"\naddress = \"/dev/log\"\nmax_message_bytes = 100000\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.starts_with("audit.syslog.max_message_bytes:"), "{err}");
+        parse("transport = \"tcp\"\naddress = \"h:514\"\nmax_message_bytes = 100000\n").unwrap();
         let c = parse(&format!(
             "{base}facility = \"local3\"\nhostname = \"node-1\"\n"
         ))
