@@ -386,12 +386,13 @@ async fn a_collector_down_at_first_gets_everything_from_seq_1(backend: Backend) 
     .await;
     app.create_admin("alice", "a long enough password").await;
     let client = app.client();
-    // Sign-ins are refused and audited, and answered as fast as ever, while nothing listens.
+    // Sign-ins are refused and audited, and answered, while nothing listens. (Bounds are
+    // generous for a busy machine: a request waiting on the collector would never end.)
     for _ in 0..2 {
         let started = Instant::now();
         let r = app.sign_in(&client, "alice", "wrong password!").await;
         assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
     for n in 3..=6 {
         append(&app, n).await;
@@ -399,7 +400,7 @@ async fn a_collector_down_at_first_gets_everything_from_seq_1(backend: Backend) 
     let started = Instant::now();
     let r = client.get(app.url("/healthz")).send().await.unwrap();
     assert!(r.status().is_success());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(last_seq(&app).await, 0, "nothing was delivered");
 
