@@ -569,6 +569,9 @@ async fn check_config(path: &Path) -> Result<(), String> {
             provider.redirect_url
         );
     }
+    if let Some(syslog) = &config.audit.syslog {
+        check_syslog(syslog).await?;
+    }
     if let crate::config::DatabaseTarget::Sqlite(path) = config.database_target() {
         // check-config changes nothing: a missing database is reported, not created.
         if !path.exists() {
@@ -590,5 +593,40 @@ async fn check_config(path: &Path) -> Result<(), String> {
         "ok   database {:?} answers; pending migrations: {pending:?}",
         config.database_target()
     );
+    Ok(())
+}
+
+/// `[audit.syslog]`: the CA file loads, and the collector is tried (connection and TLS
+/// handshake, nothing sent). A collector that does not answer is only a note: entries wait in
+/// the log and are forwarded once it does. A certificate it presents that does not verify is
+/// an error, since nothing would ever be sent.
+async fn check_syslog(syslog: &crate::audit::forward::SyslogConfig) -> Result<(), String> {
+    use crate::audit::forward::transport::LinkError;
+    let forwarder =
+        crate::audit::forward::Forwarder::from_config(syslog).map_err(|e| e.to_string())?;
+    if let Some(ca) = &syslog.ca_file {
+        let certs = crate::audit::forward::settings::read_ca_file(ca).map_err(|e| e.to_string())?;
+        say!(
+            "ok   audit.syslog.ca_file {} holds {} certificate(s)",
+            ca.display(),
+            certs.len()
+        );
+    }
+    match forwarder.probe().await {
+        Ok(()) => say!(
+            "ok   audit log forwarding: {} answers",
+            forwarder.destination()
+        ),
+        Err(LinkError::Handshake(_, e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(format!(
+                "audit.syslog: {} presents a certificate that does not verify against \
+                 audit.syslog.ca_file (or the system's authorities) for audit.syslog.server_name: {e}",
+                forwarder.destination()
+            ));
+        }
+        Err(e) => {
+            say!("note audit log forwarding: {e}; entries will wait in the log until it answers")
+        }
+    }
     Ok(())
 }

@@ -413,6 +413,8 @@ pub struct AuditConfig {
     pub checkpoint_every_entries: u64,
     /// …or once this many minutes passed with new entries, whichever comes first.
     pub checkpoint_every_minutes: u64,
+    /// Live forwarding to a SIEM (`[audit.syslog]`); absent means off.
+    pub syslog: Option<crate::audit::forward::SyslogConfig>,
 }
 
 impl Default for AuditConfig {
@@ -421,6 +423,7 @@ impl Default for AuditConfig {
             retention_days: 365,
             checkpoint_every_entries: 1000,
             checkpoint_every_minutes: 60,
+            syslog: None,
         }
     }
 }
@@ -576,6 +579,9 @@ impl Config {
                 "audit.checkpoint_every_minutes",
                 "must be at least 1",
             ));
+        }
+        if let Some(syslog) = &self.audit.syslog {
+            syslog.validate()?;
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));

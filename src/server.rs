@@ -1,6 +1,7 @@
 //! Serving: the HTTPS listener (rustls, HTTP/1.1 and HTTP/2), the optional plain-HTTP listener
-//! that only redirects to HTTPS, background housekeeping, and graceful shutdown on SIGTERM or
-//! Ctrl-C (open connections get `server.shutdown_grace_secs` to finish).
+//! that only redirects to HTTPS, background housekeeping (and audit forwarding when
+//! `[audit.syslog]` is set), and graceful shutdown on SIGTERM or Ctrl-C (open connections get
+//! `server.shutdown_grace_secs` to finish).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +114,13 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     let reload_every = Duration::from_secs(config.tls.reload_check_secs);
     let checkpoint_signer = CheckpointSigner::load_or_create(&checkpoint_key_path(&config))
         .map_err(|e| ServeError::AuditKey(e.to_string()))?;
+    // Resolved before serving, so that an unreadable CA file stops the start naming its key.
+    let forwarder = config
+        .audit
+        .syslog
+        .as_ref()
+        .map(crate::audit::forward::Forwarder::from_config)
+        .transpose()?;
     let state = AppState::new(config, db)?;
     let router = app(state.clone());
 
@@ -140,6 +148,15 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
         state.clone(),
         checkpoint_signer,
     )));
+    if let Some(forwarder) = forwarder {
+        tracing::info!(
+            destination = forwarder.destination(),
+            "forwarding the audit log"
+        );
+        tasks.push(tokio::spawn(
+            forwarder.run(state.db.clone(), state.metrics.clone()),
+        ));
+    }
     // Compute the decoy hash now, so the first sign-in with an unknown login does not take
     // visibly longer than the others.
     let warm = state.clone();

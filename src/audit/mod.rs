@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod checkpoint;
 pub mod entry;
 pub mod export;
+pub mod forward;
 pub mod merkle;
 pub mod query;
 pub mod store;

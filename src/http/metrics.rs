@@ -1,7 +1,8 @@
 //! Prometheus metrics, written by hand in the text exposition format: requests by route, method
-//! and status, a latency histogram per route, the database pool, sign-in failures and rate-limit
-//! trips. Route labels come from the router's matched path, never from the raw URL, so label
-//! cardinality stays bounded whatever clients request.
+//! and status, a latency histogram per route, the database pool, sign-in failures, rate-limit
+//! trips and the forwarding of the audit log to a SIEM. Route labels come from the router's
+//! matched path, never from the raw URL, so label cardinality stays bounded whatever clients
+//! request.
 //!
 //! `/metrics` is served only to configured addresses or holders of the bearer token.
 
@@ -38,6 +39,16 @@ struct Inner {
     latency: BTreeMap<String, Histogram>,
     sign_in_failures: BTreeMap<&'static str, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
+    audit_forward: AuditForwardCounters,
+}
+
+/// Forwarding of the audit log to a SIEM; rendered only when forwarding runs.
+#[derive(Default)]
+struct AuditForwardCounters {
+    active: bool,
+    forwarded: u64,
+    failures: u64,
+    backlog: u64,
 }
 
 #[derive(Clone, Default)]
@@ -88,6 +99,30 @@ impl Metrics {
         self.with(|m| *m.rate_limited.entry(scope).or_default() += 1);
     }
 
+    /// Entries the SIEM collector is now known to have.
+    pub fn count_audit_forwarded(&self, entries: u64) {
+        self.with(|m| {
+            m.audit_forward.active = true;
+            m.audit_forward.forwarded += entries;
+        });
+    }
+
+    /// A failed attempt to reach the collector or read the log.
+    pub fn count_audit_forward_failure(&self) {
+        self.with(|m| {
+            m.audit_forward.active = true;
+            m.audit_forward.failures += 1;
+        });
+    }
+
+    /// Entries committed but not yet delivered to the collector.
+    pub fn set_audit_forward_backlog(&self, entries: u64) {
+        self.with(|m| {
+            m.audit_forward.active = true;
+            m.audit_forward.backlog = entries;
+        });
+    }
+
     /// The exposition text.
     pub fn render(&self, pool: (u32, usize)) -> String {
         let mut out = String::new();
@@ -129,6 +164,18 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE beffroi_rate_limited_total counter");
             for (scope, n) in &m.rate_limited {
                 let _ = writeln!(out, "beffroi_rate_limited_total{{scope=\"{scope}\"}} {n}");
+            }
+            let f = &m.audit_forward;
+            if f.active {
+                let _ = writeln!(out, "# HELP beffroi_audit_forwarded_total Audit entries delivered to the SIEM collector.");
+                let _ = writeln!(out, "# TYPE beffroi_audit_forwarded_total counter");
+                let _ = writeln!(out, "beffroi_audit_forwarded_total {}", f.forwarded);
+                let _ = writeln!(out, "# HELP beffroi_audit_forward_failures_total Failed attempts to forward audit entries.");
+                let _ = writeln!(out, "# TYPE beffroi_audit_forward_failures_total counter");
+                let _ = writeln!(out, "beffroi_audit_forward_failures_total {}", f.failures);
+                let _ = writeln!(out, "# HELP beffroi_audit_forward_backlog Audit entries not yet delivered to the SIEM collector.");
+                let _ = writeln!(out, "# TYPE beffroi_audit_forward_backlog gauge");
+                let _ = writeln!(out, "beffroi_audit_forward_backlog {}", f.backlog);
             }
         });
         let (size, idle) = pool;

@@ -9,6 +9,7 @@ mod idp;
 mod audit;
 mod audit_events;
 mod audit_export;
+mod audit_forward;
 mod bad_input;
 mod cli;
 mod crash;

@@ -28,9 +28,21 @@ async fn upgrade_takes_a_snapshot_first(backend: Backend) {
     ).execute(pool).await.map(|_| ()).unwrap());
 
     // An upgrade of a database holding data: snapshot first.
-    let later: Vec<i64> =
-        (2..=i64::try_from(std::fs::read_dir("migrations/sqlite").unwrap().count()).unwrap())
-            .collect();
+    // Versions from the file names: numbers need not be contiguous while branches land.
+    let mut later: Vec<i64> = std::fs::read_dir("migrations/sqlite")
+        .unwrap()
+        .filter_map(|f| {
+            f.unwrap()
+                .file_name()
+                .to_str()?
+                .split('_')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .filter(|v| *v > 1)
+        .collect();
+    later.sort();
     assert_eq!(pending_migrations(&db).await.unwrap(), later);
     let second = db.migrate(&policy).await.unwrap();
     assert_eq!(second.applied, later);
