@@ -233,7 +233,7 @@ fn actor(n: usize) -> Actor {
 
 async fn append(app: &TestApp, n: usize) {
     record_alone(
-        app.db(),
+        &app.server.state.audit,
         &actor(n),
         "auth.sign_in_failure",
         Some(format!("login:user{n}")),
@@ -315,7 +315,7 @@ async fn entries_arrive_in_order_as_rfc5424_messages(backend: Backend) {
     // A success, and values a hostile client could choose: quotes, brackets, backslashes, and
     // a line break followed by what looks like a record of its own.
     record_alone(
-        app.db(),
+        &app.server.state.audit,
         &Actor {
             account_id: None,
             name: Some("Eve \"the\" [admin] \\ ]".into()),
@@ -437,11 +437,11 @@ async fn a_collector_killed_mid_stream_loses_nothing(backend: Backend) {
             .replace("poll_interval_ms = 50", "poll_interval_ms = 200"),
     )
     .await;
-    let db = app.db().clone();
+    let audit = app.server.state.audit.clone();
     let appender = tokio::spawn(async move {
         for n in 1..=TOTAL {
             record_alone(
-                &db,
+                &audit,
                 &actor(n),
                 "auth.sign_in_failure",
                 None,
@@ -690,10 +690,10 @@ async fn one_node_forwards_at_a_time(backend: Backend) {
 
     // The first node stops: the second takes over where it left off.
     let TestApp { server, _db, .. } = app;
-    let db = server.state.db.clone();
+    let audit = beffroi::audit::appender::GroupAppender::spawn(server.state.db.clone());
     server.shutdown().await;
     record_alone(
-        &db,
+        &audit,
         &actor(5),
         "auth.sign_in_failure",
         None,
