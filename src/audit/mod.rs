@@ -1,8 +1,9 @@
-//! The tamper-evident audit log. Built so far: the canonical encoding of an entry (`entry`), the
-//! RFC 6962 Merkle tree entries form (`merkle`), Ed25519-signed checkpoints (`checkpoint`), the
-//! append-only table (`store`), its verification (`verify`), the auditors' search (`query`) and
-//! exports that `audit/verify.py` checks on its own (`export`). Still to come with the audit
-//! issue: appends in the same transaction as each change, and the auditor pages.
+//! The tamper-evident audit log: the canonical encoding of an entry (`entry`), the fixed
+//! catalogue of actions (`catalogue`), the RFC 6962 Merkle tree (`merkle`), Ed25519-signed
+//! checkpoints (`checkpoint`), the append-only table (`store`) and its group-commit appender
+//! (`appender`), verification (`verify`), the auditors' search (`query`), exports that
+//! `audit/verify.py` checks on its own (`export`) and forwarding to a SIEM (`forward`).
+//! Entries are recorded through `crate::security_events`.
 
 pub mod appender;
 pub mod catalogue;
