@@ -7,8 +7,8 @@ Run from the repository root with::
 The vectors come from the Rust side: the entry example and the Certificate
 Transparency root quoted in FORMAT.md (checked there by Rust unit tests), and
 ``testdata/export-v1.jsonl``, an export made by the real ``beffroi`` binary
-(``cargo test --test it audit_export::formats::write_python_fixture --
---ignored`` regenerates it: entries appended as the server does, entry 2
+(``WRITE_AUDIT_FIXTURE=1 cargo test --test it
+the_binarys_export_verifies`` regenerates it: entries appended as the server does, entry 2
 purged, two checkpoints signed by ``beffroi audit checkpoint`` (each also
 recorded as an entry), then ``beffroi audit export --format jsonl``, which
 recorded itself after the last entry and signed the covering checkpoint).

@@ -232,12 +232,11 @@ async fn the_command_line_exports_what_verify_py_accepts(backend: Backend) {
     }
 }
 
-/// Regenerates the fixture `audit/test_verify.py` reads, with the real binary signing the
-/// checkpoints and making the export (the entries are appended through the library, as the
-/// server does): `cargo test --test it audit_export::formats::write_python_fixture -- --ignored`.
+/// The real binary signs checkpoints and exports a log with a purged entry, and the Python
+/// verifier accepts the result. With `WRITE_AUDIT_FIXTURE=1` the export also replaces the
+/// fixture `audit/test_verify.py` reads (`audit/testdata/export-v1.{jsonl,key}`).
 #[tokio::test]
-#[ignore]
-async fn write_python_fixture() {
+async fn the_binarys_export_verifies_and_makes_the_python_fixture() {
     let log = Log::new(Backend::Sqlite).await;
     let config = log.dir.path().join("beffroi.toml");
     std::fs::write(
@@ -272,7 +271,12 @@ async fn write_python_fixture() {
         }
     }
     purge_entry_2(&log).await;
-    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audit/testdata");
+    let write_fixture = std::env::var("WRITE_AUDIT_FIXTURE").is_ok_and(|v| v == "1");
+    let testdata = if write_fixture {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audit/testdata")
+    } else {
+        log.dir.path().join("testdata")
+    };
     std::fs::create_dir_all(&testdata).unwrap();
     let file = testdata.join("export-v1.jsonl");
     let _ = std::fs::remove_file(&file);
