@@ -1,5 +1,5 @@
-//! The command line: `serve`, `check-config`, `default-config`, `migrate`, `recover-admin` and
-//! `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
+//! The command line: `serve`, `check-config`, `default-config`, `migrate`, `recover-admin`,
+//! `audit`, `backup`, `bench` and `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
 //! line naming the key or file at fault, and the exit code is non-zero.
 
 use std::net::SocketAddr;
@@ -53,6 +53,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Encrypted backups: create, verify, restore, prune (see deploy/BACKUPS.md).
+    Backup {
+        #[command(subcommand)]
+        command: crate::backup::cli::BackupCommand,
+    },
+    /// Benchmarks on a throwaway instance.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Start a self-contained demonstration instance with its own data directory.
     Demo {
         /// Directory for the demo's configuration and data (created if missing).
@@ -81,6 +91,12 @@ pub enum AuditCommand {
     Verify,
     /// Sign and store a checkpoint of the log as it is now.
     Checkpoint,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Backup and restore of a SQLite database against `age -r` and a plain copy.
+    Backup(crate::backup::bench::BenchBackupArgs),
 }
 
 /// The server's checkpoint signing key, in the data directory.
@@ -116,7 +132,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn load_config(path: &Path) -> Result<Config, String> {
+pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
     Config::load(path, std::env::vars()).map_err(|e| e.to_string())
 }
 
@@ -193,13 +209,17 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 }
             }
         }
+        Command::Backup { command } => crate::backup::cli::run(&cli.config, command).await,
+        Command::Bench {
+            command: BenchCommand::Backup(args),
+        } => crate::backup::bench::run(args).await,
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }
 }
 
 /// What every console task does first: load and check the configuration and its files, quiet
 /// logs, connect, and migrate (with the pre-migration snapshot unless told otherwise).
-async fn open_for_admin_task(
+pub(crate) async fn open_for_admin_task(
     config_path: &Path,
     skip_snapshot: bool,
 ) -> Result<(Config, Database, crate::db::MigrationReport), String> {

@@ -99,8 +99,15 @@ impl CheckpointSigner {
     }
 
     pub fn sign(&self, checkpoint: &Checkpoint) -> [u8; 64] {
+        self.sign_message(&checkpoint.signed_message())
+    }
+
+    /// Signs other documents with the same key (backup manifests). `message` must begin with its
+    /// own context line, distinct from [`CHECKPOINT_CONTEXT`], so that a signature made for one
+    /// purpose never verifies as another.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
         let mut out = [0u8; 64];
-        out.copy_from_slice(self.key.sign(&checkpoint.signed_message()).as_ref());
+        out.copy_from_slice(self.key.sign(message).as_ref());
         out
     }
 }
