@@ -7,6 +7,7 @@ mod helpers;
 mod idp;
 
 mod audit;
+mod backup;
 mod bad_input;
 mod cli;
 mod csrf;
