@@ -8,7 +8,7 @@
 //! The archive is first written as `….partial` and renamed once complete and synced, so a crash
 //! never leaves something that looks like a finished backup.
 
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use super::hashing::{HashingReader, HashingWriter};
 use super::manifest::{
     ArchiveInfo, AuditCheckpoint, Envelope, FORMAT_VERSION, MANIFEST_MEMBER, Manifest, Member,
 };
+use super::pipeline;
 use super::progress::Progress;
 use super::{ARCHIVE_SUFFIX, BackupError, audit, backup_dir, envelope_path};
 use crate::audit::checkpoint::CheckpointSigner;
@@ -149,16 +150,27 @@ async fn create_unaudited(
         .map_err(BackupError::io(data_dir))?;
     let (db_member, snapshot) = match db {
         Database::Sqlite(pool) => {
+            use sqlx::Connection as _;
             let target = work.path().join("beffroi.db");
             let target_str = target.to_str().ok_or_else(|| {
                 BackupError::Snapshot(format!("{} is not UTF-8", target.display()))
             })?;
+            // A connection of its own with synchronous=OFF, never returned to the pool: it only
+            // reads the live database, and the file it writes is a scratch copy deleted once the
+            // (synced) archive holds it, so waiting for that copy to reach the disk is wasted.
+            let options = (*pool.connect_options())
+                .clone()
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Off);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(DbError::from)?;
             // VACUUM INTO reads in one transaction: a consistent copy while the server writes.
             sqlx::query("VACUUM INTO $1")
                 .bind(target_str)
-                .execute(pool)
+                .execute(&mut conn)
                 .await
                 .map_err(DbError::from)?;
+            conn.close().await.map_err(DbError::from)?;
             (SQLITE_MEMBER, target)
         }
         Database::Postgres(pool) => {
@@ -337,13 +349,15 @@ fn collect_files(
     Ok(())
 }
 
-/// tar → age → file, hashing members and ciphertext; returns the signed manifest's content,
-/// the archive's size and SHA-256, and the plaintext bytes archived.
+/// tar → age → file, hashing members and ciphertext, on three threads (see `pipeline`): this
+/// one builds the tar stream and hashes members, one encrypts, one hashes the ciphertext and
+/// writes it. Returns the signed manifest's content, the archive's size and SHA-256, and the
+/// plaintext bytes archived.
 fn write_archive(
     partial: &Path,
     sources: &[Source],
     recipients: &[age::x25519::Recipient],
-    mut manifest: Manifest,
+    manifest: Manifest,
     signer: &CheckpointSigner,
     progress: &Progress,
 ) -> Result<(Manifest, u64, String, u64), BackupError> {
@@ -354,14 +368,52 @@ fn write_archive(
         .mode(0o600)
         .open(partial)
         .map_err(BackupError::io(partial))?;
-    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| BackupError::Encrypt(e.to_string()))?;
-    let encrypted = encryptor
-        .wrap_output(out)
-        .map_err(BackupError::io(partial))?;
-    let mut tar = tar::Builder::new(encrypted);
+    let (plain_tx, plain_rx) = pipeline::channel();
+    let (cipher_tx, cipher_rx) = pipeline::channel();
+    let (produced, encrypted, written) = std::thread::scope(|scope| {
+        let encrypt = scope.spawn(move || -> io::Result<()> {
+            let mut out = encryptor.wrap_output(cipher_tx)?;
+            for block in plain_rx.into_blocks() {
+                out.write_all(&block)?;
+            }
+            out.finish()?.finish()
+        });
+        let write = scope.spawn(move || -> io::Result<(u64, String)> {
+            let mut out = HashingWriter::new(file);
+            for block in cipher_rx.into_blocks() {
+                out.write_all(&block)?;
+            }
+            let (file, size, sha256) = out.finish();
+            file.sync_all()?;
+            Ok((size, sha256))
+        });
+        let produced = write_tar(plain_tx, sources, manifest, signer, progress);
+        (produced, pipeline::join(encrypt), pipeline::join(write))
+    });
+    // The first real failure, from the end of the line back: a stage that failed only because
+    // the next one stopped reports a broken pipe.
+    let (size, sha256) = written.map_err(BackupError::io(partial))?;
+    if let Err(e) = encrypted {
+        if !pipeline::is_echo(&e) {
+            return Err(BackupError::Encrypt(e.to_string()));
+        }
+    }
+    let (manifest, plaintext) = produced?;
+    Ok((manifest, size, sha256, plaintext))
+}
+
+fn write_tar(
+    out: pipeline::BlockWriter,
+    sources: &[Source],
+    mut manifest: Manifest,
+    signer: &CheckpointSigner,
+    progress: &Progress,
+) -> Result<(Manifest, u64), BackupError> {
+    let stage = Path::new("(archive stream)");
+    let mut tar = tar::Builder::new(out);
     let mtime = u64::try_from(manifest.created_unix).unwrap_or(0);
     let mut plaintext = 0u64;
     for source in sources {
@@ -373,10 +425,12 @@ fn write_archive(
         let mut header = member_header(size, mtime);
         // A file that grows while archived is cut at the size in its header; one that shrinks
         // is caught below. Either way the header and the bytes agree.
-        let mut reader =
-            BufReader::with_capacity(1 << 20, HashingReader::new(file.take(size), Some(progress)));
+        let mut reader = BufReader::with_capacity(
+            pipeline::BLOCK,
+            HashingReader::new(file.take(size), Some(progress)),
+        );
         tar.append_data(&mut header, &source.name, &mut reader)
-            .map_err(BackupError::io(partial))?;
+            .map_err(BackupError::io(stage))?;
         let (count, sha256) = reader.into_inner().finish();
         if count != size {
             return Err(BackupError::Encrypt(format!(
@@ -398,15 +452,11 @@ fn write_archive(
     bytes.push(b'\n');
     let mut header = member_header(bytes.len() as u64, mtime);
     tar.append_data(&mut header, MANIFEST_MEMBER, bytes.as_slice())
-        .map_err(BackupError::io(partial))?;
-    let encrypted = tar.into_inner().map_err(BackupError::io(partial))?;
-    let out = encrypted.finish().map_err(BackupError::io(partial))?;
-    let (buffered, size, sha256) = out.finish();
-    let file = buffered
-        .into_inner()
-        .map_err(|e| BackupError::io(partial)(e.into_error()))?;
-    file.sync_all().map_err(BackupError::io(partial))?;
-    Ok((signed.manifest, size, sha256, plaintext))
+        .map_err(BackupError::io(stage))?;
+    tar.into_inner()
+        .and_then(pipeline::BlockWriter::finish)
+        .map_err(BackupError::io(stage))?;
+    Ok((signed.manifest, plaintext))
 }
 
 /// A plain file header: owner-only mode, no owner names, the backup's time, so two archives of

@@ -18,6 +18,7 @@ pub mod create;
 mod hashing;
 pub mod manifest;
 mod pg;
+mod pipeline;
 mod progress;
 mod read;
 mod restore;

@@ -7,23 +7,34 @@
 //! paths under the known top-level folders are accepted, and only regular files are written,
 //! each created new inside the private work directory (never following a link).
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use secrecy::ExposeSecret;
 
 use super::create::{CONFIG_MEMBER, FILES_PREFIX, INSTANCE_ID_MEMBER, SIGNING_KEY_MEMBER};
-use super::hashing::{HashingReader, hash_file};
+use super::hashing::{HashingReader, HashingWriter, hash_file};
 use super::manifest::{Envelope, MANIFEST_MEMBER, MAX_MANIFEST_BYTES, Member, SignedManifest};
+use super::pipeline;
 use super::progress::Progress;
 use super::{BackupError, envelope_path};
 
-/// Reads the signed manifest beside `archive` and checks it: instance, signature, then the
-/// archive's size and SHA-256 (streamed). Nothing is decrypted.
+/// How much of the archive [`check_envelope`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Hash the whole archive now.
+    Hash,
+    /// Leave the hash to [`unpack`], which computes it while decrypting (one pass instead of two).
+    Later,
+}
+
+/// Reads the signed manifest beside `archive` and checks it: instance, signature, size, then
+/// (with [`Content::Hash`]) the archive's SHA-256, streamed. Nothing is decrypted.
 pub fn check_envelope(
     archive: &Path,
     key: &[u8; 32],
     expected_instance: Option<&str>,
+    content: Content,
     progress: &Progress,
 ) -> Result<Envelope, BackupError> {
     let envelope = Envelope::read(&envelope_path(archive))?;
@@ -52,8 +63,15 @@ pub fn check_envelope(
              {expected}): something was appended"
         )));
     }
-    progress.set_total(actual);
-    let (_, sha256) = hash_file(archive, Some(progress)).map_err(BackupError::io(archive))?;
+    if content == Content::Hash {
+        progress.set_total(actual);
+        let (_, sha256) = hash_file(archive, Some(progress)).map_err(BackupError::io(archive))?;
+        check_hash(&sha256, &envelope)?;
+    }
+    Ok(envelope)
+}
+
+fn check_hash(sha256: &str, envelope: &Envelope) -> Result<(), BackupError> {
     if sha256 != envelope.archive.sha256 {
         return Err(BackupError::Refused(format!(
             "the archive's SHA-256 is {sha256}, the signed manifest says {}: its content was \
@@ -61,7 +79,7 @@ pub fn check_envelope(
             envelope.archive.sha256
         )));
     }
-    Ok(envelope)
+    Ok(())
 }
 
 /// Reads an age identity file (as `age-keygen` writes it): X25519 identities only, one per
@@ -126,8 +144,9 @@ fn member_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Decrypts `archive` and checks every member against the signed manifest inside, and that
-/// manifest against `envelope` and `key`. Members are written under `into` (which must be a
-/// fresh private directory) as `keep` says.
+/// manifest against `envelope` and `key`; the archive's SHA-256 is computed on the way and
+/// checked against the envelope's. Members are written under `into` (which must be a fresh
+/// private directory) as `keep` says.
 pub fn unpack(
     archive: &Path,
     envelope: &Envelope,
@@ -137,18 +156,120 @@ pub fn unpack(
     keep: Keep,
     progress: &Progress,
 ) -> Result<SignedManifest, BackupError> {
-    let damaged = |e: io::Error| {
-        BackupError::Refused(format!(
-            "the archive does not decrypt or unpack cleanly ({e}): it is damaged or truncated"
-        ))
-    };
-    let file = std::fs::File::open(archive).map_err(BackupError::io(archive))?;
+    match unpack_hashed(archive, envelope, identities, into, keep, progress) {
+        Ok((signed, sha256)) => {
+            check_hash(&sha256, envelope)?;
+            signed.verify(key)?;
+            check_manifests(&signed, envelope)?;
+            Ok(signed)
+        }
+        // A changed byte shows first as a decryption failure; name the cause the operator can
+        // act on when the hash says the file itself differs from what was signed.
+        Err(e) => match hash_file(archive, None) {
+            Ok((_, sha256)) if sha256 != envelope.archive.sha256 => {
+                check_hash(&sha256, envelope).and(Err(e))
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+fn check_manifests(signed: &SignedManifest, envelope: &Envelope) -> Result<(), BackupError> {
+    if signed.manifest != envelope.manifest {
+        return Err(BackupError::Refused(
+            "the manifest inside the archive differs from the signed manifest beside it: the two \
+             files do not belong together"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn damaged(e: io::Error) -> BackupError {
+    BackupError::Refused(format!(
+        "the archive does not decrypt or unpack cleanly ({e}): it is damaged or truncated"
+    ))
+}
+
+/// Three stages (see `pipeline`): one thread reads and hashes the ciphertext, one decrypts,
+/// and this one unpacks and checks the members. Returns the manifest and the ciphertext's hash.
+fn unpack_hashed(
+    archive: &Path,
+    envelope: &Envelope,
+    identities: &[age::x25519::Identity],
+    into: &Path,
+    keep: Keep,
+    progress: &Progress,
+) -> Result<(SignedManifest, String), BackupError> {
+    let mut file = std::fs::File::open(archive).map_err(BackupError::io(archive))?;
     progress.set_total(file.metadata().map(|m| m.len()).unwrap_or(0));
-    let counted = HashingReader::new(BufReader::with_capacity(1 << 20, file), Some(progress));
-    let decryptor = age::Decryptor::new(counted).map_err(|e| {
-        BackupError::Refused(format!("the archive is not a readable age file: {e}"))
+    let (cipher_tx, cipher_rx) = pipeline::channel();
+    let (plain_tx, plain_rx) = pipeline::channel();
+    let (members, read, decrypted) = std::thread::scope(|scope| {
+        let read = scope.spawn(move || -> io::Result<(u64, String)> {
+            let mut out = HashingWriter::new(cipher_tx);
+            let mut buf = vec![0u8; pipeline::BLOCK];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(buf.get(..n).unwrap_or_default())?;
+                progress.advance(n as u64);
+            }
+            let (tx, count, sha256) = out.finish();
+            tx.finish()?;
+            Ok((count, sha256))
+        });
+        let decrypt = scope.spawn(move || decrypt_stage(cipher_rx, plain_tx, identities));
+        let members = read_members(plain_rx, into, keep);
+        (
+            members,
+            pipeline::join(read),
+            decrypt
+                .join()
+                .unwrap_or_else(|_| Err(BackupError::Refused("the decryption stopped".into()))),
+        )
+    });
+    // The first real failure, from the start of the line: a stage that failed only because its
+    // neighbour stopped reports a broken pipe or an early end.
+    let (count, sha256) = match read {
+        Ok(r) => r,
+        Err(e) if pipeline::is_echo(&e) => (0, String::new()),
+        Err(e) => return Err(BackupError::io(archive)(e)),
+    };
+    match decrypted {
+        Err(BackupError::Io { source, .. }) if pipeline::is_echo(&source) => {}
+        Err(e) => return Err(e),
+        Ok(()) => {}
+    }
+    let (signed, seen) = members?;
+    if count != envelope.archive.size {
+        return Err(BackupError::Refused(format!(
+            "the age stream ends after {count} bytes, the file has {}",
+            envelope.archive.size
+        )));
+    }
+    let signed = signed.ok_or_else(|| {
+        BackupError::Refused(
+            "the archive has no manifest: it is truncated or not a Beffroi backup".into(),
+        )
     })?;
-    let plaintext = decryptor
+    compare_members(&signed.manifest.members, &seen)?;
+    Ok((signed, sha256))
+}
+
+fn decrypt_stage(
+    ciphertext: pipeline::BlockReader,
+    mut out: pipeline::BlockWriter,
+    identities: &[age::x25519::Identity],
+) -> Result<(), BackupError> {
+    let stage = Path::new("(decryption)");
+    let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(1 << 16, ciphertext))
+        .map_err(|e| {
+            BackupError::Refused(format!("the archive is not a readable age file: {e}"))
+        })?;
+    let mut plaintext = decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => BackupError::Refused(
@@ -157,6 +278,26 @@ pub fn unpack(
             ),
             other => BackupError::Refused(format!("the archive does not decrypt: {other}")),
         })?;
+    // To the end of the age stream: its last chunk is authenticated as the last one, which is
+    // what proves nothing was cut off.
+    let mut buf = vec![0u8; pipeline::BLOCK];
+    loop {
+        let n = plaintext.read(&mut buf).map_err(damaged)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(BackupError::io(stage))?;
+    }
+    out.finish().map_err(BackupError::io(stage))
+}
+
+/// The members of the plaintext tar stream: written or hashed, and the signed manifest.
+fn read_members(
+    plaintext: pipeline::BlockReader,
+    into: &Path,
+    keep: Keep,
+) -> Result<(Option<SignedManifest>, Vec<Member>), BackupError> {
     let mut tar = tar::Archive::new(plaintext);
     let mut seen: Vec<Member> = Vec::new();
     let mut signed: Option<SignedManifest> = None;
@@ -222,26 +363,10 @@ pub fn unpack(
             sha256,
         });
     }
-    // Read the age stream to its end: its last chunk is authenticated as the last one, which is
-    // what proves nothing was cut off after the tar end marker.
+    // Read the stream to its end, so the decryption stage reaches the authenticated last chunk.
     let mut rest = tar.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(damaged)?;
-
-    let signed = signed.ok_or_else(|| {
-        BackupError::Refused(
-            "the archive has no manifest: it is truncated or not a Beffroi backup".into(),
-        )
-    })?;
-    signed.verify(key)?;
-    if signed.manifest != envelope.manifest {
-        return Err(BackupError::Refused(
-            "the manifest inside the archive differs from the signed manifest beside it: the two \
-             files do not belong together"
-                .into(),
-        ));
-    }
-    compare_members(&signed.manifest.members, &seen)?;
-    Ok(signed)
+    Ok((signed, seen))
 }
 
 /// Names the first difference between what the manifest lists and what the archive holds.

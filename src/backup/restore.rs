@@ -76,8 +76,17 @@ pub async fn restore(
     let archive_owned = archive.to_owned();
     let expected = local_instance.clone();
     let progress = options.progress.clone();
+    // Size and signature now; the SHA-256 while decrypting (one pass over the file), still
+    // before anything live is touched.
+    let content = read::Content::Later;
     let envelope = tokio::task::spawn_blocking(move || {
-        read::check_envelope(&archive_owned, &key, expected.as_deref(), &progress)
+        read::check_envelope(
+            &archive_owned,
+            &key,
+            expected.as_deref(),
+            content,
+            &progress,
+        )
     })
     .await
     .map_err(|e| BackupError::Refused(format!("the check stopped: {e}")))??;

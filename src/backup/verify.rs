@@ -48,8 +48,20 @@ pub async fn verify(archive: &Path, options: &VerifyOptions) -> Result<VerifyRep
     let archive_owned = archive.to_owned();
     let expected = options.expected_instance.clone();
     let progress = options.progress.clone();
+    // With an identity the hash is computed while decrypting: one pass over the file.
+    let content = if options.identity.is_some() {
+        read::Content::Later
+    } else {
+        read::Content::Hash
+    };
     let envelope = tokio::task::spawn_blocking(move || {
-        read::check_envelope(&archive_owned, &key, expected.as_deref(), &progress)
+        read::check_envelope(
+            &archive_owned,
+            &key,
+            expected.as_deref(),
+            content,
+            &progress,
+        )
     })
     .await
     .map_err(|e| BackupError::Refused(format!("the check stopped: {e}")))??;
