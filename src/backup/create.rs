@@ -376,16 +376,12 @@ fn write_archive(
     let (produced, encrypted, written) = std::thread::scope(|scope| {
         let encrypt = scope.spawn(move || -> io::Result<()> {
             let mut out = encryptor.wrap_output(cipher_tx)?;
-            for block in plain_rx.into_blocks() {
-                out.write_all(&block)?;
-            }
+            plain_rx.for_each_block(|block| out.write_all(block))?;
             out.finish()?.finish()
         });
         let write = scope.spawn(move || -> io::Result<(u64, String)> {
             let mut out = HashingWriter::new(file);
-            for block in cipher_rx.into_blocks() {
-                out.write_all(&block)?;
-            }
+            cipher_rx.for_each_block(|block| out.write_all(block))?;
             let (file, size, sha256) = out.finish();
             file.sync_all()?;
             Ok((size, sha256))

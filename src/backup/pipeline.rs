@@ -15,13 +15,18 @@ const DEPTH: usize = 4;
 
 pub fn channel() -> (BlockWriter, BlockReader) {
     let (tx, rx) = sync_channel(DEPTH);
+    // Blocks travel back empty to be filled again: no allocation (and no fresh pages for the
+    // kernel to zero) per MiB.
+    let (back_tx, back_rx) = sync_channel(DEPTH + 2);
     (
         BlockWriter {
             buf: Vec::with_capacity(BLOCK),
             tx,
+            spare: back_rx,
         },
         BlockReader {
             rx,
+            back: back_tx,
             block: Vec::new(),
             pos: 0,
         },
@@ -32,6 +37,7 @@ pub fn channel() -> (BlockWriter, BlockReader) {
 pub struct BlockWriter {
     buf: Vec<u8>,
     tx: SyncSender<Vec<u8>>,
+    spare: Receiver<Vec<u8>>,
 }
 
 impl BlockWriter {
@@ -39,7 +45,14 @@ impl BlockWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let block = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
+        let next = match self.spare.try_recv() {
+            Ok(mut spare) => {
+                spare.clear();
+                spare
+            }
+            Err(_) => Vec::with_capacity(BLOCK),
+        };
+        let block = std::mem::replace(&mut self.buf, next);
         self.tx
             .send(block)
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the next stage stopped"))
@@ -71,6 +84,7 @@ impl Write for BlockWriter {
 /// dropped. A dropped writer (a failed stage) must be told apart by its stage's own error.
 pub struct BlockReader {
     rx: Receiver<Vec<u8>>,
+    back: SyncSender<Vec<u8>>,
     block: Vec<u8>,
     pos: usize,
 }
@@ -80,7 +94,8 @@ impl Read for BlockReader {
         while self.pos >= self.block.len() {
             match self.rx.recv() {
                 Ok(block) => {
-                    self.block = block;
+                    let used = std::mem::replace(&mut self.block, block);
+                    let _ = self.back.try_send(used);
                     self.pos = 0;
                 }
                 Err(_) => return Ok(0),
@@ -104,9 +119,14 @@ pub fn join<T>(handle: std::thread::ScopedJoinHandle<'_, io::Result<T>>) -> io::
 }
 
 impl BlockReader {
-    /// The remaining blocks as they arrive (for a stage that consumes whole blocks).
-    pub fn into_blocks(self) -> std::sync::mpsc::IntoIter<Vec<u8>> {
-        self.rx.into_iter()
+    /// Hands each remaining block to `f` as it arrives (for a stage that consumes whole blocks),
+    /// then sends it back to be reused.
+    pub fn for_each_block(self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        for block in self.rx.iter() {
+            f(&block)?;
+            let _ = self.back.try_send(block);
+        }
+        Ok(())
     }
 }
 

@@ -146,7 +146,13 @@ pub async fn restore(
     .await
     .map_err(|e| BackupError::Refused(format!("the check stopped: {e}")))??;
     options.progress.finish();
-    read::check_database(work.path(), &signed.manifest, &key).await?;
+    read::check_database(
+        work.path(),
+        &signed.manifest,
+        &key,
+        read::DatabaseCheck::Quick,
+    )
+    .await?;
     let archived_id = std::fs::read_to_string(work.path().join(INSTANCE_ID_MEMBER))
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();

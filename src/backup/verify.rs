@@ -111,7 +111,15 @@ pub async fn verify(archive: &Path, options: &VerifyOptions) -> Result<VerifyRep
     .await
     .map_err(|e| BackupError::Refused(format!("the check stopped: {e}")))??;
     options.progress.finish();
-    report.database = Some(read::check_database(work.path(), &signed.manifest, &key).await?);
+    report.database = Some(
+        read::check_database(
+            work.path(),
+            &signed.manifest,
+            &key,
+            read::DatabaseCheck::Full,
+        )
+        .await?,
+    );
     report.decrypted = true;
     Ok(report)
 }
