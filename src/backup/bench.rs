@@ -203,6 +203,13 @@ pub async fn run(args: BenchBackupArgs) -> Result<(), String> {
         100.0 * backup_rate / age_rate,
         if backup_ok { "PASS" } else { "FAIL" }
     );
+    let stream_secs = (create_secs - report.snapshot_seconds).max(1e-9);
+    say!(
+        "  of which VACUUM INTO snapshot {:.2} s; tar+age+hashes+fsync {stream_secs:.2} s, {:.0} MiB/s = {:.0}% of age -r",
+        report.snapshot_seconds,
+        mib_s(report.plaintext_bytes, stream_secs),
+        100.0 * mib_s(report.plaintext_bytes, stream_secs) / age_rate
+    );
     say!("plain copy + fsync of the snapshot: {copy_secs:.2} s");
     say!(
         "beffroi backup restore:             {restore_secs:.2} s = {:.2}x the copy (target <= 2x: {})",

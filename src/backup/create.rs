@@ -57,6 +57,8 @@ pub struct CreateReport {
     pub audit_tree_size: Option<u64>,
     pub signing_key: String,
     pub seconds: f64,
+    /// Of which taking the database snapshot (VACUUM INTO or pg_dump).
+    pub snapshot_seconds: f64,
     /// Entries under `<data_dir>/files` that are not regular files and were left out.
     pub skipped: Vec<String>,
 }
@@ -148,6 +150,7 @@ async fn create_unaudited(
         .prefix(".backup-")
         .tempdir_in(data_dir)
         .map_err(BackupError::io(data_dir))?;
+    let snapshot_started = std::time::Instant::now();
     let (db_member, snapshot) = match db {
         Database::Sqlite(pool) => {
             use sqlx::Connection as _;
@@ -180,6 +183,7 @@ async fn create_unaudited(
         }
     };
 
+    let snapshot_seconds = snapshot_started.elapsed().as_secs_f64();
     let mut sources = vec![Source {
         name: db_member.into(),
         path: snapshot,
@@ -283,6 +287,7 @@ async fn create_unaudited(
         audit_tree_size: manifest.audit_checkpoint.as_ref().map(|c| c.tree_size),
         signing_key: manifest.signing_key.clone(),
         seconds: started.elapsed().as_secs_f64(),
+        snapshot_seconds,
         skipped,
     })
 }
