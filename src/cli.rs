@@ -1,5 +1,5 @@
-//! The command line: `serve`, `check-config`, `default-config`, `migrate`, `recover-admin` and
-//! `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
+//! The command line: `serve`, `check-config`, `default-config`, `migrate`, `recover-admin`,
+//! `audit`, `backup`, `bench` and `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
 //! line naming the key or file at fault, and the exit code is non-zero.
 
 use std::net::SocketAddr;
@@ -53,8 +53,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Measure performance on a fresh, throw-away database and print the figures (the
-    /// configuration file is not read).
+    /// Encrypted backups: create, verify, restore, prune (see deploy/BACKUPS.md).
+    Backup {
+        #[command(subcommand)]
+        command: crate::backup::cli::BackupCommand,
+    },
+    /// Measure performance on fresh, throw-away data and print the figures (the configuration
+    /// file is not read).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
@@ -162,6 +167,8 @@ pub enum BenchCommand {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Backup and restore of a SQLite database against `age -r` and a plain copy.
+    Backup(crate::backup::bench::BenchBackupArgs),
 }
 
 /// The server's checkpoint signing key, in the data directory.
@@ -197,7 +204,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn load_config(path: &Path) -> Result<Config, String> {
+pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
     Config::load(path, std::env::vars()).map_err(|e| e.to_string())
 }
 
@@ -348,6 +355,10 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             say!("{report}");
             Ok(())
         }
+        Command::Backup { command } => crate::backup::cli::run(&cli.config, command).await,
+        Command::Bench {
+            command: BenchCommand::Backup(args),
+        } => crate::backup::bench::run(args).await,
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }
 }
@@ -456,7 +467,7 @@ pub async fn purge_audit_log(
 
 /// What every console task does first: load and check the configuration and its files, quiet
 /// logs, connect, and migrate (with the pre-migration snapshot unless told otherwise).
-async fn open_for_admin_task(
+pub(crate) async fn open_for_admin_task(
     config_path: &Path,
     skip_snapshot: bool,
 ) -> Result<(Config, Database, crate::db::MigrationReport), String> {

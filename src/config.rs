@@ -64,6 +64,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Encrypted backups; absent means `beffroi backup create` refuses to run.
+    pub backup: Option<BackupConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -449,6 +451,89 @@ pub struct ScimConfig {
     pub subject_attribute: ScimSubjectAttribute,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// age X25519 public keys (`age1…`) every archive is encrypted to. Their identities (private
+    /// keys) are kept offline: the server can write backups it cannot read.
+    pub recipients: Vec<String>,
+    /// Where archives are written; `<data_dir>/backups` when absent.
+    pub dir: Option<PathBuf>,
+    /// Rotation: the newest archive of each of the last N days, weeks and months is kept.
+    #[serde(default = "default_keep_daily")]
+    pub keep_daily: u32,
+    #[serde(default = "default_keep_weekly")]
+    pub keep_weekly: u32,
+    #[serde(default = "default_keep_monthly")]
+    pub keep_monthly: u32,
+}
+
+fn default_keep_daily() -> u32 {
+    7
+}
+fn default_keep_weekly() -> u32 {
+    4
+}
+fn default_keep_monthly() -> u32 {
+    12
+}
+
+impl BackupConfig {
+    /// The recipients as age keys (validated at load, so this fails only on a config built by
+    /// hand).
+    pub fn parsed_recipients(&self) -> Result<Vec<age::x25519::Recipient>, ConfigError> {
+        self.recipients
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r.to_ascii_uppercase().contains("AGE-SECRET-KEY") {
+                    // Never echo it: this is the key that decrypts every backup.
+                    return Err(invalid(
+                        &format!("backup.recipients[{i}]"),
+                        "is an age SECRET key; the server must only hold public keys (age1…). \
+                         Treat this key as leaked",
+                    ));
+                }
+                r.trim().parse::<age::x25519::Recipient>().map_err(|_| {
+                    invalid(
+                        &format!("backup.recipients[{i}]"),
+                        format!(
+                            "{:?} is not an age X25519 public key (age1…, as printed by \
+                             age-keygen)",
+                            r.chars().take(80).collect::<String>()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.recipients.is_empty() {
+            return Err(invalid(
+                "backup.recipients",
+                "must list at least one age public key (age1…)",
+            ));
+        }
+        self.parsed_recipients()?;
+        if let Some(dir) = &self.dir {
+            if !dir.is_absolute() {
+                return Err(invalid("backup.dir", "must be an absolute path"));
+            }
+        }
+        for (key, value) in [
+            ("backup.keep_daily", self.keep_daily),
+            ("backup.keep_weekly", self.keep_weekly),
+            ("backup.keep_monthly", self.keep_monthly),
+        ] {
+            if value > 1000 {
+                return Err(invalid(key, "must be at most 1000"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A SCIM token shorter than this is refused: it is the only credential of an endpoint that
 /// creates accounts and grants roles.
 pub const SCIM_TOKEN_MIN_CHARS: usize = 32;
@@ -709,6 +794,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(backup) = &self.backup {
+            backup.validate()?;
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("not a valid filter: {e}")))?;
         Ok(())
@@ -923,6 +1011,7 @@ pub fn known_sections() -> BTreeSet<&'static str> {
         "metrics",
         "log",
         "audit",
+        "backup",
     ]
     .into_iter()
     .collect()
@@ -1005,6 +1094,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("subject_attribute"), "{err}");
+    }
+
+    #[test]
+    fn backup_section_is_validated_naming_the_key() {
+        let good = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let c = parse(&format!("[backup]\nrecipients = [\"{good}\"]\n")).unwrap();
+        let b = c.backup.unwrap();
+        assert_eq!((b.keep_daily, b.keep_weekly, b.keep_monthly), (7, 4, 12));
+        for (text, key) in [
+            ("[backup]\nrecipients = []\n", "backup.recipients:"),
+            (
+                "[backup]\nrecipients = [\"age1notakey\"]\n",
+                "backup.recipients[0]:",
+            ),
+            (
+                &format!("[backup]\nrecipients = [\"{good}\", \"ssh-ed25519 AAAA\"]\n"),
+                "backup.recipients[1]:",
+            ),
+            (
+                &format!("[backup]\nrecipients = [\"{good}\"]\ndir = \"rel\"\n"),
+                "backup.dir:",
+            ),
+            (
+                &format!("[backup]\nrecipients = [\"{good}\"]\nkeep_daily = 5000\n"),
+                "backup.keep_daily:",
+            ),
+            (
+                &format!("[backup]\nrecipients = [\"{good}\"]\nkeep_hourly = 1\n"),
+                "keep_hourly",
+            ),
+            ("[backup]\ndir = \"/x\"\n", "recipients"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text} gave {err}");
+        }
+        // A secret key slipped in through the environment is refused without being echoed.
+        let env = vec![(
+            "BEFFROI_BACKUP__RECIPIENTS".into(),
+            "[\"AGE-SECRET-KEY-1QQQQ\"]".into(),
+        )];
+        let err = Config::from_toml("", Path::new("t"), env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SECRET key") && !err.contains("1QQQQ"),
+            "{err}"
+        );
     }
 
     #[test]

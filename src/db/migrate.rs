@@ -40,6 +40,15 @@ fn migrator(db: &Database) -> &'static Migrator {
     }
 }
 
+/// The newest schema version this binary carries for `backend`.
+pub fn latest_migration(backend: super::Backend) -> i64 {
+    let migrator = match backend {
+        super::Backend::Sqlite => &SQLITE_MIGRATIONS,
+        super::Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// Versions already recorded as applied; empty for a brand-new database.
 async fn applied_versions(db: &Database) -> Result<Vec<i64>, DbError> {
     let exists: bool = match db {

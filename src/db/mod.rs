@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use migrate::{MigrationReport, SnapshotPolicy, pending_migrations};
+pub use migrate::{MigrationReport, SnapshotPolicy, latest_migration, pending_migrations};
 
 use crate::config::{Config, DatabaseTarget};
 
