@@ -21,6 +21,9 @@ both_backends!(
     hostile_values_are_shown_as_text_and_bad_input_is_a_400,
 );
 
+/// Which stored entries a search should show.
+type Keep = Box<dyn Fn(&beffroi::audit::entry::Entry) -> bool>;
+
 const PASSWORD: &str = "a long enough password";
 
 /// A local account holding exactly `roles`, signed in; returns its id and client.
@@ -230,7 +233,7 @@ async fn filters_narrow_the_results_and_searches_are_audited(backend: Backend) {
     assert_eq!(shown(&body)[0], searches.last().unwrap().seq);
     assert_eq!(searches.last().unwrap().actor_id, Some(auditor));
 
-    let cases: Vec<(&str, Box<dyn Fn(&beffroi::audit::entry::Entry) -> bool>)> = vec![
+    let cases: Vec<(&str, Keep)> = vec![
         (
             "actor=mallory",
             Box::new(|e| e.actor_name.as_deref() == Some("Mallory Martin")),
