@@ -540,7 +540,7 @@ mod tests {
         assert_eq!(parse_datetime("1970-01-01T00:00:01"), Some(1_000_000));
         assert_eq!(
             parse_datetime("2026-11-25T18:30"),
-            Some(1_764_095_400_000_000)
+            Some(1_795_631_400_000_000)
         );
         for bad in [
             "2026-13-01T00:00",
