@@ -129,5 +129,6 @@ audit-error-action = This action is not in the catalogue of audited actions.
 audit-error-outcome = The outcome must be success, failure or denied.
 audit-error-date = A date is not valid. Use the form's date picker or the format 2026-11-25T18:30 (UTC).
 audit-error-ip = The IP address must be an address (192.0.2.10, 2001:db8::1) or a prefix ending in * (192.0.2.*).
+audit-error-range = The end of the period must come after its start.
 audit-error-too-long = A criterion is longer than 200 characters.
 audit-error-page = The page link is not valid; start the search again.

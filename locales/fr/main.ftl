@@ -129,5 +129,6 @@ audit-error-action = Cette action ne figure pas au catalogue des actions journal
 audit-error-outcome = Le résultat doit être success, failure ou denied.
 audit-error-date = Une date n'est pas valide. Utilisez le sélecteur de date du formulaire ou le format 2026-11-25T18:30 (UTC).
 audit-error-ip = L'adresse IP doit être une adresse (192.0.2.10, 2001:db8::1) ou un début d'adresse terminé par * (192.0.2.*).
+audit-error-range = La fin de la période doit être postérieure à son début.
 audit-error-too-long = Un critère dépasse 200 caractères.
 audit-error-page = Le lien de page n'est pas valide ; relancez la recherche.

@@ -95,13 +95,21 @@ impl SearchForm {
             Some(ip) => Some(IpFilter::parse(&ip).map_err(|_| "audit-error-ip")?),
             None => None,
         };
+        let from_us = parse_utc_datetime(&self.from)?;
+        let to_us = parse_utc_datetime(&self.to)?;
+        // An empty period is a mistake, not a question with the answer "nothing".
+        if let (Some(from), Some(to)) = (from_us, to_us) {
+            if from >= to {
+                return Err("audit-error-range");
+            }
+        }
         Ok(Filter {
             actor: text(&self.actor)?,
             action,
             target: text(&self.target)?,
             outcome,
-            from_us: parse_utc_datetime(&self.from)?,
-            to_us: parse_utc_datetime(&self.to)?,
+            from_us,
+            to_us,
             ip,
         })
     }
@@ -567,6 +575,12 @@ mod tests {
         assert_eq!(form("nope", "", "").filter(), Err("audit-error-action"));
         assert_eq!(form("", "ok", "").filter(), Err("audit-error-outcome"));
         assert_eq!(form("", "", "10.0.0.0/8").filter(), Err("audit-error-ip"));
+        let backwards = SearchForm {
+            from: "2026-01-02T00:00".into(),
+            to: "2026-01-01T00:00".into(),
+            ..SearchForm::default()
+        };
+        assert_eq!(backwards.filter(), Err("audit-error-range"));
         let long = SearchForm {
             actor: "x".repeat(MAX_TEXT + 1),
             ..SearchForm::default()

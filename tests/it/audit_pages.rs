@@ -499,6 +499,10 @@ async fn hostile_values_are_shown_as_text_and_bad_input_is_a_400(backend: Backen
         ("from=yesterday", "Une date n&#39;est pas valide"),
         ("to=2026-02-30T10%3A00", "Une date n&#39;est pas valide"),
         ("ip=10.0.0.0%2F8", "L&#39;adresse IP doit"),
+        (
+            "from=2026-01-02T00%3A00&to=2026-01-01T00%3A00",
+            "La fin de la période",
+        ),
         ("action=auth.everything", "ne figure pas au catalogue"),
         ("outcome=maybe", "Le résultat doit être"),
         ("after=-3", "Le lien de page"),
