@@ -82,6 +82,12 @@ async fn demo_auditor(config: &Config, db: &Database) -> Result<secrecy::SecretS
     let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
     let record = async {
         let mut tx = db.begin().await?;
+        // The roles as committed (none on the first start), for the record.
+        let before: Vec<String> = crate::with_tx!(&mut tx, conn => sqlx::query_scalar(
+            "SELECT r.role FROM account_roles r JOIN accounts a ON a.id = r.account_id \
+             WHERE a.kind = 'local' AND a.username = $1 ORDER BY r.role"
+        ).bind(DEMO_AUDITOR).fetch_all(conn).await?);
+        let before: Vec<Role> = before.iter().filter_map(|r| Role::parse(r)).collect();
         // A local account with a one-time password, created like the break-glass one, whose
         // administrator role is then replaced by the demo auditor's roles.
         let (id, _) = crate::accounts::upsert_break_glass_admin(
@@ -104,7 +110,7 @@ async fn demo_auditor(config: &Config, db: &Database) -> Result<secrecy::SecretS
             &crate::security_events::Actor::console(),
             id,
             "demo",
-            &[Role::Admin],
+            &before,
             &[Role::Agent, Role::Auditor],
         )
         .await?;
