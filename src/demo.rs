@@ -9,6 +9,7 @@ use std::path::Path;
 
 use secrecy::ExposeSecret;
 
+use crate::accounts::Role;
 use crate::config::Config;
 use crate::db::Database;
 use crate::organisation::{self, Colour};
@@ -43,6 +44,7 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     seed(&db).await?;
     let password = crate::cli::recover_admin(&config, &db, "admin").await?;
+    let auditor_password = demo_auditor(&config, &db).await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
     crate::say!();
@@ -54,12 +56,70 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     );
     crate::say!("  Administrator login:     admin");
     crate::say!("  One-time password:       {}", password.expose_secret());
+    crate::say!("  Auditor login:           {DEMO_AUDITOR}");
+    crate::say!(
+        "  Auditor one-time pass.:  {}",
+        auditor_password.expose_secret()
+    );
     crate::say!("  Data directory:          {}", data_dir.display());
     crate::say!("Stop with Ctrl-C.");
     crate::say!();
     server::wait_for_stop_signal().await;
     running.shutdown().await;
     Ok(())
+}
+
+/// The demo's auditor: an agent who may read the audit log, and nothing more.
+pub const DEMO_AUDITOR: &str = "auditrice";
+
+/// Creates or resets the demo auditor (roles agent and auditor, not admin: the audit pages are
+/// shown to auditors only); returns its one-time password. The role change is on record.
+async fn demo_auditor(config: &Config, db: &Database) -> Result<secrecy::SecretString, String> {
+    let password = crate::auth::password::generate_one_time_password()
+        .map_err(|e| format!("no randomness available: {e}"))?;
+    let hasher = crate::auth::password::PasswordHasher::new(config.security.max_concurrent_hashes)
+        .map_err(|e| e.to_string())?;
+    let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
+    let record = async {
+        let mut tx = db.begin().await?;
+        // The roles as committed (none on the first start), for the record.
+        let before: Vec<String> = crate::with_tx!(&mut tx, conn => sqlx::query_scalar(
+            "SELECT r.role FROM account_roles r JOIN accounts a ON a.id = r.account_id \
+             WHERE a.kind = 'local' AND a.username = $1 ORDER BY r.role"
+        ).bind(DEMO_AUDITOR).fetch_all(conn).await?);
+        let before: Vec<Role> = before.iter().filter_map(|r| Role::parse(r)).collect();
+        // A local account with a one-time password, created like the break-glass one, whose
+        // administrator role is then replaced by the demo auditor's roles.
+        let (id, _) = crate::accounts::upsert_break_glass_admin(
+            &mut tx,
+            DEMO_AUDITOR,
+            "Auditrice de démo",
+            &hash,
+        )
+        .await?;
+        crate::with_tx!(&mut tx, conn => {
+            sqlx::query("DELETE FROM account_roles WHERE account_id = $1")
+                .bind(id).execute(&mut *conn).await?;
+            for role in [Role::Agent, Role::Auditor] {
+                sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
+                    .bind(id).bind(role.as_str()).execute(&mut *conn).await?;
+            }
+        });
+        crate::security_events::roles_changed(
+            &mut tx,
+            &crate::security_events::Actor::console(),
+            id,
+            "demo",
+            &before,
+            &[Role::Agent, Role::Auditor],
+        )
+        .await?;
+        tx.commit().await
+    };
+    record
+        .await
+        .map_err(|e: crate::db::DbError| e.to_string())?;
+    Ok(password)
 }
 
 /// Brands the demo organisation. Agents arrive with single sign-on (and its demo identity

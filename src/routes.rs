@@ -91,6 +91,7 @@ pub fn table() -> RouteTable {
         .get("/metrics", crate::http::metrics::metrics_page);
     let table = crate::auth::oidc::routes::routes(table);
     let table = crate::scim::routes::routes(table);
+    let table = crate::audit::pages::routes(table);
     crate::auth::local::routes(table)
 }
 

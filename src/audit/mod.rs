@@ -2,7 +2,9 @@
 //! catalogue of actions (`catalogue`), the RFC 6962 Merkle tree (`merkle`), Ed25519-signed
 //! checkpoints (`checkpoint`), the append-only table (`store`) and its group-commit appender
 //! (`appender`), verification (`verify`), the auditors' search (`query`), exports that
-//! `audit/verify.py` checks on its own (`export`) and forwarding to a SIEM (`forward`).
+//! `audit/verify.py` checks on its own (`export`) and forwarding to a SIEM (`forward`); the
+//! auditor pages (`pages`) search and export it over HTTP, for accounts holding the `auditor`
+//! role only.
 //! Entries are recorded through `crate::security_events`.
 
 pub mod appender;
@@ -12,6 +14,7 @@ pub mod entry;
 pub mod export;
 pub mod forward;
 pub mod merkle;
+pub mod pages;
 pub mod query;
 pub mod store;
 pub mod verify;

@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
+use crate::accounts::Role;
 use crate::auth::session::ActiveSession;
 use crate::http::error::AppError;
 use crate::http::middleware::session::{CsrfToken, MaybeSession};
@@ -70,6 +71,14 @@ impl Shell {
                 href: "/account/password",
                 label: lang.t("nav-account"),
                 current: current_path.starts_with("/account"),
+            });
+        }
+        // Auditors only: the link is a convenience, the handler checks the role itself.
+        if session.is_some_and(|s| s.account.has_role(Role::Auditor)) {
+            nav.push(NavItem {
+                href: "/audit",
+                label: lang.t("nav-audit"),
+                current: current_path.starts_with("/audit"),
             });
         }
         Self {

@@ -10,6 +10,7 @@ mod audit;
 mod audit_events;
 mod audit_export;
 mod audit_forward;
+mod audit_pages;
 mod backup;
 mod bad_input;
 mod cli;
