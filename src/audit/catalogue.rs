@@ -41,6 +41,7 @@ pub const ACTIONS: &[&str] = &[
     "backup.create",
     "backup.verify",
     "backup.restore",
+    "backup.prune",
 ];
 
 /// Every outcome an entry can record.

@@ -161,7 +161,7 @@ fn audit_entry(source: &str) -> NewEntry {
         actor_name: Some("Alice".into()),
         actor_ip: None,
         request_id: None,
-        action: "test.action",
+        action: "auth.sign_out",
         target: Some(source.into()),
         outcome: "success",
         details: serde_json::json!({ "n": 1 }),
@@ -681,7 +681,7 @@ async fn backup_during_writes_restores_a_consistent_state(backend: Backend) {
                      VALUES ('local', $1, 'Load', 0, 0)"
                 ).bind(&name).execute(conn).await.map(|_| ()).unwrap());
                 let mut entry = audit_entry(&name);
-                entry.action = "test.load";
+                entry.action = "auth.sign_in";
                 store::append(&mut tx, entry).await.unwrap();
                 tx.commit().await.unwrap();
                 n += 1;
@@ -716,7 +716,7 @@ async fn backup_during_writes_restores_a_consistent_state(backend: Backend) {
     let (accounts, entries): (i64, i64) = beffroi::with_db!(&restored, pool => (
         sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE username LIKE 'load-%'")
             .fetch_one(pool).await.unwrap(),
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'test.load'")
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.sign_in'")
             .fetch_one(pool).await.unwrap(),
     ));
     assert_eq!(accounts, entries, "a transaction was cut in two");
