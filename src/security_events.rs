@@ -61,6 +61,26 @@ impl Actor {
         }
     }
 
+    /// What this actor did, as an entry to append.
+    fn entry(
+        &self,
+        action: &'static str,
+        target: Option<String>,
+        outcome: &'static str,
+        details: Value,
+    ) -> NewEntry {
+        NewEntry {
+            actor_id: self.account_id,
+            actor_name: self.name.clone(),
+            actor_ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+            action,
+            target,
+            outcome,
+            details,
+        }
+    }
+
     /// The same origin with a name but no account (e.g. "scim" for the directory).
     pub fn named(&self, name: &str) -> Self {
         Self {
@@ -79,20 +99,7 @@ pub async fn record(
     outcome: &'static str,
     details: Value,
 ) -> Result<(), DbError> {
-    let entry = store::append(
-        tx,
-        NewEntry {
-            actor_id: actor.account_id,
-            actor_name: actor.name.clone(),
-            actor_ip: actor.ip.clone(),
-            request_id: actor.request_id.clone(),
-            action,
-            target,
-            outcome,
-            details,
-        },
-    )
-    .await?;
+    let entry = store::append(tx, actor.entry(action, target, outcome, details)).await?;
     mirror(&entry);
     Ok(())
 }
@@ -122,16 +129,7 @@ pub async fn record_alone(
     details: Value,
 ) -> Result<(), DbError> {
     let entry = audit
-        .append(NewEntry {
-            actor_id: actor.account_id,
-            actor_name: actor.name.clone(),
-            actor_ip: actor.ip.clone(),
-            request_id: actor.request_id.clone(),
-            action,
-            target,
-            outcome,
-            details,
-        })
+        .append(actor.entry(action, target, outcome, details))
         .await?;
     mirror(&entry);
     Ok(())
