@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest file upload form (`multipart/form-data`) accepted, in bytes.
+    pub max_upload_bytes: usize,
     /// Time allowed to a handler before the request is answered 503.
     pub request_timeout_secs: u64,
     /// Time given to open connections to finish on shutdown.
@@ -96,6 +98,7 @@ impl Default for ServerConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 10 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 20,
         }
@@ -670,6 +673,12 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.server.max_upload_bytes) {
+            return Err(invalid(
+                "server.max_upload_bytes",
+                "must be between 1024 and 1073741824 (1 GiB)",
+            ));
         }
         if self.server.request_timeout_secs == 0 {
             return Err(invalid("server.request_timeout_secs", "must be at least 1"));

@@ -44,7 +44,11 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     seed(&db).await?;
     let password = crate::cli::recover_admin(&config, &db, "admin").await?;
-    let auditor_password = demo_auditor(&config, &db).await?;
+    let mut demo_passwords = Vec::new();
+    for (login, display_name, roles) in DEMO_ACCOUNTS {
+        let (_, password) = demo_account(&config, &db, login, display_name, roles).await?;
+        demo_passwords.push((login, roles, password));
+    }
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
     crate::say!();
@@ -56,11 +60,20 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     );
     crate::say!("  Administrator login:     admin");
     crate::say!("  One-time password:       {}", password.expose_secret());
-    crate::say!("  Auditor login:           {DEMO_AUDITOR}");
-    crate::say!(
-        "  Auditor one-time pass.:  {}",
-        auditor_password.expose_secret()
-    );
+    for (login, roles, password) in &demo_passwords {
+        // "Auditor", "Agent", "Editor": the role that sets the account apart.
+        let label = match roles.last() {
+            Some(Role::Auditor) => "Auditor",
+            Some(Role::Editor) => "Editor",
+            _ => "Agent",
+        };
+        crate::say!("  {:<25}{login}", format!("{label} login:"));
+        crate::say!(
+            "  {:<25}{}",
+            format!("{label} one-time pass.:"),
+            password.expose_secret()
+        );
+    }
     crate::say!("  Data directory:          {}", data_dir.display());
     crate::say!("Stop with Ctrl-C.");
     crate::say!();
@@ -71,10 +84,33 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
 
 /// The demo's auditor: an agent who may read the audit log, and nothing more.
 pub const DEMO_AUDITOR: &str = "auditrice";
+/// The demo's agent: no role beyond `agent`.
+pub const DEMO_AGENT: &str = "camille";
+/// The demo's communication officer: an agent with the `editor` role.
+pub const DEMO_EDITOR: &str = "hugo";
 
-/// Creates or resets the demo auditor (roles agent and auditor, not admin: the audit pages are
-/// shown to auditors only); returns its one-time password. The role change is on record.
-async fn demo_auditor(config: &Config, db: &Database) -> Result<secrecy::SecretString, String> {
+/// The demo's sign-in accounts besides the break-glass administrator: (login, display name,
+/// roles). Each gets a one-time password at every start.
+pub const DEMO_ACCOUNTS: [(&str, &str, &[Role]); 3] = [
+    (
+        DEMO_AUDITOR,
+        "Auditrice de démo",
+        &[Role::Agent, Role::Auditor],
+    ),
+    (DEMO_AGENT, "Camille Martin", &[Role::Agent]),
+    (DEMO_EDITOR, "Hugo Bernard", &[Role::Agent, Role::Editor]),
+];
+
+/// Creates or resets a demo account with exactly `roles` (never admin unless asked: the
+/// break-glass function it reuses grants admin, which is replaced here); returns its account id
+/// and one-time password. The role change is on record.
+async fn demo_account(
+    config: &Config,
+    db: &Database,
+    login: &str,
+    display_name: &str,
+    roles: &[Role],
+) -> Result<(i64, secrecy::SecretString), String> {
     let password = crate::auth::password::generate_one_time_password()
         .map_err(|e| format!("no randomness available: {e}"))?;
     let hasher = crate::auth::password::PasswordHasher::new(config.security.max_concurrent_hashes)
@@ -86,21 +122,16 @@ async fn demo_auditor(config: &Config, db: &Database) -> Result<secrecy::SecretS
         let before: Vec<String> = crate::with_tx!(&mut tx, conn => sqlx::query_scalar(
             "SELECT r.role FROM account_roles r JOIN accounts a ON a.id = r.account_id \
              WHERE a.kind = 'local' AND a.username = $1 ORDER BY r.role"
-        ).bind(DEMO_AUDITOR).fetch_all(conn).await?);
+        ).bind(login).fetch_all(conn).await?);
         let before: Vec<Role> = before.iter().filter_map(|r| Role::parse(r)).collect();
         // A local account with a one-time password, created like the break-glass one, whose
-        // administrator role is then replaced by the demo auditor's roles.
-        let (id, _) = crate::accounts::upsert_break_glass_admin(
-            &mut tx,
-            DEMO_AUDITOR,
-            "Auditrice de démo",
-            &hash,
-        )
-        .await?;
+        // administrator role is then replaced by the demo account's roles.
+        let (id, _) =
+            crate::accounts::upsert_break_glass_admin(&mut tx, login, display_name, &hash).await?;
         crate::with_tx!(&mut tx, conn => {
             sqlx::query("DELETE FROM account_roles WHERE account_id = $1")
                 .bind(id).execute(&mut *conn).await?;
-            for role in [Role::Agent, Role::Auditor] {
+            for role in roles {
                 sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
                     .bind(id).bind(role.as_str()).execute(&mut *conn).await?;
             }
@@ -111,15 +142,16 @@ async fn demo_auditor(config: &Config, db: &Database) -> Result<secrecy::SecretS
             id,
             "demo",
             &before,
-            &[Role::Agent, Role::Auditor],
+            roles,
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(id)
     };
-    record
+    let id = record
         .await
         .map_err(|e: crate::db::DbError| e.to_string())?;
-    Ok(password)
+    Ok((id, password))
 }
 
 /// Brands the demo organisation. Agents arrive with single sign-on (and its demo identity

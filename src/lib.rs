@@ -6,23 +6,28 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audience;
 pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bench;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod home;
 pub mod http;
 pub mod i18n;
+pub mod markdown;
 pub mod ops;
 pub mod organisation;
 pub mod routes;
 pub mod scim;
 pub mod security_events;
 pub mod server;
+pub mod spaces;
 pub mod telemetry;
 pub mod tls;
 

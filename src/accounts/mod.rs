@@ -6,7 +6,7 @@
 use crate::db::{Database, DbError, Tx, now};
 use crate::{with_db, with_tx};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Agent,
     Editor,

@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod static_files;
+pub mod upload;

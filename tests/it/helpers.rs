@@ -253,6 +253,60 @@ impl TestApp {
         id
     }
 
+    /// Creates a local account with exactly `roles` and a known, already-changed password
+    /// (agents normally arrive by SSO; a local account signs in through the same session code).
+    pub async fn create_account(
+        &self,
+        username: &str,
+        display_name: &str,
+        roles: &[beffroi::accounts::Role],
+        password: &str,
+    ) -> i64 {
+        let hasher = beffroi::auth::password::PasswordHasher::new(2).unwrap();
+        let hash = hasher
+            .hash(&secrecy::SecretString::from(password.to_owned()))
+            .await
+            .unwrap();
+        let mut tx = self.db().begin().await.unwrap();
+        let (id, _) =
+            beffroi::accounts::upsert_break_glass_admin(&mut tx, username, display_name, &hash)
+                .await
+                .unwrap();
+        beffroi::accounts::set_password_hash(&mut tx, id, &hash, false)
+            .await
+            .unwrap();
+        beffroi::with_tx!(&mut tx, conn => {
+            sqlx::query("DELETE FROM account_roles WHERE account_id = $1")
+                .bind(id).execute(&mut *conn).await.unwrap();
+            for role in roles {
+                sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, $2)")
+                    .bind(id).bind(role.as_str()).execute(&mut *conn).await.unwrap();
+            }
+        });
+        tx.commit().await.unwrap();
+        id
+    }
+
+    /// A new client signed in as a fresh account with `roles`; returns it and the account id.
+    pub async fn signed_in_as(
+        &self,
+        username: &str,
+        roles: &[beffroi::accounts::Role],
+    ) -> (reqwest::Client, i64) {
+        let password = "correct-horse-battery-staple-42";
+        let id = self
+            .create_account(username, username, roles, password)
+            .await;
+        let client = self.client();
+        let response = self.sign_in(&client, username, password).await;
+        assert!(
+            response.status().is_success() || response.status().is_redirection(),
+            "sign-in as {username} failed: {}",
+            response.status()
+        );
+        (client, id)
+    }
+
     /// The CSRF token in the page at `path`, as a browser would find it in a form.
     pub async fn csrf_token(&self, client: &reqwest::Client, path: &str) -> String {
         let body = client

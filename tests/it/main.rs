@@ -6,6 +6,7 @@
 mod helpers;
 mod idp;
 
+mod audience;
 mod audit;
 mod audit_events;
 mod audit_export;

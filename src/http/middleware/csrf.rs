@@ -1,7 +1,8 @@
 //! Cross-site request forgery defence on every state-changing request, in one place so that no
 //! form can forget it:
 //! 1. the `Origin` header (or, failing that, `Referer`) must be this site's own origin;
-//! 2. the form's `csrf_token` field (or an `X-CSRF-Token` header for non-form bodies) must equal
+//! 2. the form's `csrf_token` field — in a URL-encoded or a multipart (upload) form — or an
+//!    `X-CSRF-Token` header for other bodies must equal
 //!    the token bound to the session, or to the pre-session cookie before sign-in.
 //!
 //! Either failure answers 403 and the handler never runs, so nothing is written.
@@ -95,8 +96,23 @@ async fn check(state: &AppState, request: Request) -> Result<Request, AppError> 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let multipart_boundary = crate::http::upload::boundary(
+        request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let (parts, body) = request.into_parts();
-    let (given, body) = if is_form {
+    let (given, body) = if let Some(boundary) = multipart_boundary {
+        // An upload form: read once, bounded by the upload limit, and handed on whole.
+        let bytes = axum::body::to_bytes(body, state.config.server.max_upload_bytes)
+            .await
+            .map_err(|_| AppError::PayloadTooLarge)?;
+        let form = crate::http::upload::parse(bytes.clone(), &boundary)
+            .await
+            .map_err(|_| AppError::CsrfRejected("malformed upload form"))?;
+        (form.field(FORM_FIELD).map(str::to_owned), Body::from(bytes))
+    } else if is_form {
         // The form body is read here once, bounded by the configured limit, and handed on.
         let bytes = axum::body::to_bytes(body, state.config.server.max_body_bytes)
             .await

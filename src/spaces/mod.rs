@@ -1,0 +1,183 @@
+//! Spaces: a directorate, a project or a site groups its pages and news in a space. Who may do
+//! what in a space is decided here and nowhere else:
+//!
+//! - a member holds one [`SpaceRole`]: reader < contributor < editor < manager;
+//! - in a public space, every agent in the space's audience is a reader without being a member;
+//! - in a private space, only members get in.
+//!
+//! [`role_of`] is the one check; pages, news and later wikis call it before anything else.
+
+use crate::audience::{AgentAudience, Rule};
+use crate::db::{Database, DbError, now};
+use crate::with_db;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SpaceRole {
+    Reader,
+    Contributor,
+    Editor,
+    Manager,
+}
+
+impl SpaceRole {
+    pub const ALL: [SpaceRole; 4] = [
+        SpaceRole::Reader,
+        SpaceRole::Contributor,
+        SpaceRole::Editor,
+        SpaceRole::Manager,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpaceRole::Reader => "reader",
+            SpaceRole::Contributor => "contributor",
+            SpaceRole::Editor => "editor",
+            SpaceRole::Manager => "manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Visibility::Public),
+            "private" => Some(Visibility::Private),
+            _ => None,
+        }
+    }
+}
+
+/// What a new space is.
+#[derive(Debug, Clone)]
+pub struct NewSpace<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub visibility: Visibility,
+    pub approval_required: bool,
+    pub audience: &'a [Rule],
+}
+
+/// A slug is 1 to 64 lower-case ASCII letters, digits and inner dashes.
+pub fn valid_slug(slug: &str) -> bool {
+    (1..=64).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+/// Creates a space with its audience and returns its id. Callers check the slug and record
+/// the audit entry; this only writes.
+pub async fn create_space(db: &Database, space: &NewSpace<'_>) -> Result<i64, DbError> {
+    let at = now();
+    let id: i64 = with_db!(db, pool => sqlx::query_scalar(
+        "INSERT INTO spaces (slug, name, description, visibility, approval_required, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id"
+    ).bind(space.slug).bind(space.name).bind(space.description)
+     .bind(space.visibility.as_str()).bind(space.approval_required).bind(at)
+     .fetch_one(pool).await?);
+    for rule in space.audience {
+        with_db!(db, pool => sqlx::query(
+            "INSERT INTO space_audience (space_id, audience_key) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        ).bind(id).bind(rule.key()).execute(pool).await.map(|_| ())?);
+    }
+    Ok(id)
+}
+
+/// Adds a member or changes their role.
+pub async fn set_member(
+    db: &Database,
+    space_id: i64,
+    account_id: i64,
+    role: SpaceRole,
+) -> Result<(), DbError> {
+    with_db!(db, pool => sqlx::query(
+        "INSERT INTO space_members (space_id, account_id, role, added_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (space_id, account_id) DO UPDATE SET role = excluded.role"
+    ).bind(space_id).bind(account_id).bind(role.as_str()).bind(now()).execute(pool).await.map(|_| ())?);
+    Ok(())
+}
+
+/// The agent's role in a space: their membership if any, else reader when the space is public,
+/// not archived, and the agent is in its audience; `None` means the space is closed to them
+/// (and callers answer 404, so a private space's existence does not leak).
+pub async fn role_of(
+    db: &Database,
+    space_id: i64,
+    account_id: i64,
+    audience: &AgentAudience,
+) -> Result<Option<SpaceRole>, DbError> {
+    if audience.is_empty() {
+        return Ok(None);
+    }
+    let member: Option<String> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT role FROM space_members WHERE space_id = $1 AND account_id = $2"
+    ).bind(space_id).bind(account_id).fetch_optional(pool).await?);
+    if let Some(role) = member.as_deref().and_then(SpaceRole::parse) {
+        return Ok(Some(role));
+    }
+    let public_for_agent: Option<i64> = match db {
+        Database::Sqlite(pool) => sqlx::query_scalar(
+            "SELECT s.id FROM spaces s WHERE s.id = $1 AND s.visibility = 'public' \
+             AND s.archived_at IS NULL AND EXISTS (SELECT 1 FROM space_audience a \
+             WHERE a.space_id = s.id AND a.audience_key IN (SELECT value FROM json_each($2)))",
+        )
+        .bind(space_id)
+        .bind(audience.json())
+        .fetch_optional(pool)
+        .await?,
+        Database::Postgres(pool) => sqlx::query_scalar(
+            "SELECT s.id FROM spaces s WHERE s.id = $1 AND s.visibility = 'public' \
+             AND s.archived_at IS NULL AND EXISTS (SELECT 1 FROM space_audience a \
+             WHERE a.space_id = s.id AND a.audience_key IN (SELECT jsonb_array_elements_text($2::jsonb)))",
+        )
+        .bind(space_id)
+        .bind(audience.json())
+        .fetch_optional(pool)
+        .await?,
+    };
+    Ok(public_for_agent.map(|_| SpaceRole::Reader))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_parse() {
+        assert!(SpaceRole::Reader < SpaceRole::Contributor);
+        assert!(SpaceRole::Editor < SpaceRole::Manager);
+        for r in SpaceRole::ALL {
+            assert_eq!(SpaceRole::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(SpaceRole::parse("owner"), None);
+    }
+
+    #[test]
+    fn slugs() {
+        assert!(valid_slug("rh"));
+        assert!(valid_slug("direction-des-finances-2"));
+        for bad in ["", "-rh", "rh-", "RH", "r h", "ré", "a/b", &"x".repeat(65)] {
+            assert!(!valid_slug(bad), "{bad:?}");
+        }
+    }
+}
