@@ -322,9 +322,14 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 AuditCommand::Export(args) => audit_export(&db, &signer, args).await,
                 AuditCommand::Purge { dry_run } => {
                     let days = config.audit.retention_days;
-                    let purged = purge_audit_log(&db, days, dry_run)
+                    // Blanking payloads is an UPDATE, which only the owner role may do.
+                    let owner = Database::connect_owner(&config)
                         .await
                         .map_err(|e| e.to_string())?;
+                    let purged = purge_audit_log(&owner, days, dry_run)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    owner.close().await;
                     if dry_run {
                         say!("{purged} entries are older than {days} days (nothing changed)");
                     } else {
@@ -474,11 +479,10 @@ pub(crate) async fn open_for_admin_task(
     let config = load_config(config_path)?;
     server::check_file_modes(config_path, &config).map_err(|e| e.to_string())?;
     telemetry::init("warn", config.log.format);
-    let db = Database::connect(&config)
+    let policy = server::snapshot_policy(&config, skip_snapshot).map_err(|e| e.to_string())?;
+    let (db, report) = Database::open(&config, &policy)
         .await
         .map_err(|e| e.to_string())?;
-    let policy = server::snapshot_policy(&config, skip_snapshot).map_err(|e| e.to_string())?;
-    let report = db.migrate(&policy).await.map_err(|e| e.to_string())?;
     Ok((config, db, report))
 }
 

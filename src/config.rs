@@ -145,6 +145,13 @@ pub struct StorageConfig {
     pub database_url: Option<String>,
     /// File holding the PostgreSQL password, never the password itself.
     pub database_password_file: Option<PathBuf>,
+    /// PostgreSQL only: the role that owns the schema and runs migrations, restores and the
+    /// audit purge. When set, `database_url` should name a separate runtime role, which
+    /// Beffroi grants only what the running server needs: no UPDATE, DELETE or TRUNCATE on
+    /// the audit log, no DDL, so it cannot disable the log's triggers either.
+    pub migration_database_url: Option<String>,
+    /// File holding the migration role's password.
+    pub migration_password_file: Option<PathBuf>,
     pub max_connections: u32,
 }
 
@@ -154,6 +161,8 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("/var/lib/beffroi"),
             database_url: None,
             database_password_file: None,
+            migration_database_url: None,
+            migration_password_file: None,
             max_connections: 10,
         }
     }
@@ -573,6 +582,10 @@ const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
         "storage.database_password",
         "storage.database_password_file",
     ),
+    (
+        "storage.migration_password",
+        "storage.migration_password_file",
+    ),
     ("metrics.bearer_token", "metrics.bearer_token_file"),
     ("tls.key", "tls.key_file"),
     ("oidc.client_secret", "oidc.client_secret_file"),
@@ -671,6 +684,41 @@ impl Config {
         if let Some(syslog) = &self.audit.syslog {
             syslog.validate()?;
         }
+        if let Some(url) = &self.storage.migration_database_url {
+            if url::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
+                return Err(invalid(
+                    "storage.migration_database_url",
+                    "contains a password; put it in a file and set \
+                     storage.migration_password_file",
+                ));
+            }
+            if !matches!(self.database_target(), DatabaseTarget::Postgres(_)) {
+                return Err(invalid(
+                    "storage.migration_database_url",
+                    "only applies when storage.database_url is a postgres:// URL",
+                ));
+            }
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                return Err(invalid(
+                    "storage.migration_database_url",
+                    "must be a postgres:// URL",
+                ));
+            }
+            if Some(url) == self.storage.database_url.as_ref() {
+                return Err(invalid(
+                    "storage.migration_database_url",
+                    "must name a different role from storage.database_url (or be left out)",
+                ));
+            }
+        }
+        if self.storage.migration_password_file.is_some()
+            && self.storage.migration_database_url.is_none()
+        {
+            return Err(invalid(
+                "storage.migration_password_file",
+                "needs storage.migration_database_url",
+            ));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
@@ -698,6 +746,10 @@ impl Config {
             (
                 "storage.database_password_file",
                 &self.storage.database_password_file,
+            ),
+            (
+                "storage.migration_password_file",
+                &self.storage.migration_password_file,
             ),
             ("metrics.bearer_token_file", &self.metrics.bearer_token_file),
         ] {
@@ -845,6 +897,9 @@ impl Config {
         if let Some(p) = &self.storage.database_password_file {
             files.push(("storage.database_password_file", p.clone()));
         }
+        if let Some(p) = &self.storage.migration_password_file {
+            files.push(("storage.migration_password_file", p.clone()));
+        }
         if let Some(p) = &self.metrics.bearer_token_file {
             files.push(("metrics.bearer_token_file", p.clone()));
         }
@@ -888,6 +943,14 @@ impl Config {
             .database_password_file
             .as_deref()
             .map(|p| read_secret_file("storage.database_password_file", p))
+            .transpose()
+    }
+
+    pub fn migration_password(&self) -> Result<Option<SecretString>, ConfigError> {
+        self.storage
+            .migration_password_file
+            .as_deref()
+            .map(|p| read_secret_file("storage.migration_password_file", p))
             .transpose()
     }
 }
@@ -1035,6 +1098,38 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Path::new("test.toml"), Vec::new())
+    }
+
+    #[test]
+    fn migration_role_needs_postgres_a_distinct_url_and_no_inline_password() {
+        let pg = "[storage]\ndatabase_url = \"postgres://beffroi@db/beffroi\"\n";
+        let ok = parse(&format!(
+            "{pg}migration_database_url = \"postgres://owner@db/beffroi\"\n"
+        ))
+        .unwrap();
+        assert!(ok.storage.migration_database_url.is_some());
+        for (text, reason) in [
+            (
+                "[storage]\nmigration_database_url = \"postgres://owner@db/b\"\n".to_owned(),
+                "only applies",
+            ),
+            (
+                format!("{pg}migration_database_url = \"postgres://beffroi@db/beffroi\"\n"),
+                "different role",
+            ),
+            (
+                format!("{pg}migration_database_url = \"postgres://owner:pw@db/beffroi\"\n"),
+                "contains a password",
+            ),
+            (
+                format!("{pg}migration_password_file = \"/etc/beffroi/owner\"\n"),
+                "needs storage.migration_database_url",
+            ),
+        ] {
+            let err = parse(&text).err().unwrap().to_string();
+            assert!(err.contains("storage.migration_"), "{err}");
+            assert!(err.contains(reason), "{err}");
+        }
     }
 
     #[test]

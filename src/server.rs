@@ -82,7 +82,11 @@ impl RunningServer {
 pub fn snapshot_policy(config: &Config, skip: bool) -> Result<SnapshotPolicy, ConfigError> {
     Ok(SnapshotPolicy {
         dir: config.storage.data_dir.join("snapshots"),
-        pg_password: config.database_password()?,
+        // Snapshots are taken by whoever migrates: the owner role when there is one.
+        pg_password: match config.storage.migration_database_url {
+            Some(_) => config.migration_password()?,
+            None => config.database_password()?,
+        },
         skip,
     })
 }
@@ -375,8 +379,7 @@ fn redirect_to_https(request: &Request, public_origin: Option<&str>, https_port:
 /// `beffroi serve`: check, connect, migrate, serve until told to stop.
 pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), ServeError> {
     check_file_modes(config_path, &config)?;
-    let db = Database::connect(&config).await?;
-    let report = db.migrate(&snapshot_policy(&config, false)?).await?;
+    let (db, report) = Database::open(&config, &snapshot_policy(&config, false)?).await?;
     if let Some(snapshot) = &report.snapshot {
         tracing::warn!(path = %snapshot.display(), "snapshot taken before migrating");
     }

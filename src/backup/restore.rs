@@ -192,7 +192,11 @@ pub async fn restore(
             let Database::Postgres(pool) = db else {
                 return Err(BackupError::Restore("not a PostgreSQL pool".into()));
             };
-            let password = config.database_password()?;
+            // The owner's credentials: restoring replaces tables the runtime role cannot touch.
+            let password = match config.storage.migration_database_url {
+                Some(_) => config.migration_password()?,
+                None => config.database_password()?,
+            };
             if *exists {
                 let dir = data_dir.join("snapshots");
                 crate::db::create_private_dir(&dir)?;
@@ -243,9 +247,8 @@ pub async fn restore(
     drop(work);
 
     // 4. The restored database as the server will see it.
-    let db = Database::connect(config).await?;
     let policy = crate::server::snapshot_policy(config, false)?;
-    let migrations = db.migrate(&policy).await?;
+    let (db, migrations) = Database::open(config, &policy).await?;
     let verified = crate::audit::verify::verify(&db, Some(&key))
         .await
         .map_err(|e| BackupError::Restore(format!("restored, but: {e}")))?;
@@ -294,7 +297,7 @@ impl LiveDatabase {
                 path,
             }),
             DatabaseTarget::Postgres(_) => {
-                let db = Database::connect(config).await?;
+                let db = Database::connect_owner(config).await?;
                 let tables: i64 = crate::with_db!(&db, pool => sqlx::query_scalar(
                     "SELECT COUNT(*) FROM information_schema.tables \
                      WHERE table_schema = current_schema()"

@@ -7,6 +7,7 @@
 //! This module never builds SQL from user input: every value is bound.
 
 mod migrate;
+pub mod privileges;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -112,6 +113,62 @@ impl Database {
                     .await
             }
         }
+    }
+
+    /// Connects as the schema's owner: `storage.migration_database_url` when set, otherwise
+    /// the one configured database. Used for migrations, restores and the audit purge.
+    pub async fn connect_owner(config: &Config) -> Result<Self, DbError> {
+        match &config.storage.migration_database_url {
+            Some(url) => {
+                let password = config.migration_password()?;
+                Self::connect_postgres(url, password.as_ref(), 2).await
+            }
+            None => Self::connect(config).await,
+        }
+    }
+
+    /// Migrates as the owner, then (with a separate runtime role) grants that role what the
+    /// server needs, and returns the runtime connection. What `serve` and every console task
+    /// call first.
+    pub async fn open(
+        config: &Config,
+        policy: &SnapshotPolicy,
+    ) -> Result<(Self, MigrationReport), DbError> {
+        if config.storage.migration_database_url.is_none() {
+            let db = Self::connect(config).await?;
+            let report = db.migrate(policy).await?;
+            return Ok((db, report));
+        }
+        let owner = Self::connect_owner(config).await?;
+        let runtime = Self::connect(config).await?;
+        let (Self::Postgres(owner_pool), Self::Postgres(runtime_pool)) = (&owner, &runtime) else {
+            return Err(DbError::Snapshot(
+                "storage.migration_database_url applies to PostgreSQL only".into(),
+            ));
+        };
+        // Checked before anything is migrated: one role on both sides would leave the server
+        // owning its tables, the very thing the separate owner is there to prevent.
+        let owner_role = privileges::current_role(owner_pool).await?;
+        let runtime_role = privileges::current_role(runtime_pool).await?;
+        if owner_role == runtime_role {
+            owner.close().await;
+            return Err(DbError::Config(crate::config::ConfigError::Invalid {
+                key: "storage.migration_database_url".into(),
+                reason: format!(
+                    "connects as {owner_role}, the same role as storage.database_url; \
+                     the runtime role must be a different one"
+                ),
+            }));
+        }
+        let report = owner.migrate(policy).await;
+        let granted = match &report {
+            Ok(_) => privileges::grant_runtime_privileges(owner_pool, &runtime_role).await,
+            Err(_) => Ok(()),
+        };
+        owner.close().await;
+        let report = report?;
+        granted?;
+        Ok((runtime, report))
     }
 
     pub async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<Self, DbError> {

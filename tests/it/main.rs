@@ -21,6 +21,7 @@ mod headers;
 mod migrations;
 mod oidc;
 mod ops;
+mod pg_roles;
 mod rate_limit;
 mod scim;
 mod sessions;
