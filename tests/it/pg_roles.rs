@@ -75,8 +75,7 @@ async fn the_runtime_role_cannot_alter_the_audit_log_yet_the_server_runs() {
         );
         let err = Database::open(&same, &snapshot_policy(&data_dir))
             .await
-            .err()
-            .expect("one role for both must be refused")
+            .expect_err("one role for both must be refused")
             .to_string();
         assert!(err.contains("storage.migration_database_url"), "{err}");
 
