@@ -228,6 +228,29 @@ pub async fn each_entry<E: From<DbError>>(
     Ok(())
 }
 
+/// The entries whose sequence numbers lie in `lo..hi`, in order (for readers that split the
+/// log into ranges and read several at once).
+pub async fn entries_in_range(
+    db: &Database,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<StoredEntry>, DbError> {
+    let rows: Vec<EntryRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT seq, time_us, actor_id, actor_name, actor_ip, request_id, \
+         action, target, outcome, details, leaf_hash, purged_at FROM audit_log \
+         WHERE seq >= $1 AND seq < $2 ORDER BY seq"
+    ).bind(lo).bind(hi).fetch_all(pool).await?);
+    Ok(rows.into_iter().map(stored_entry).collect())
+}
+
+/// The highest sequence number stored (0 for an empty log).
+pub async fn max_seq(db: &Database) -> Result<i64, DbError> {
+    Ok(with_db!(db, pool => sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT MAX(seq) FROM audit_log"
+    ).fetch_one(pool).await?)
+    .unwrap_or(0))
+}
+
 /// The stored leaf hashes in sequence order, with the first sequence number that breaks the
 /// chain of numbers (a gap or a reordering), if any.
 pub async fn leaf_hashes(db: &Database) -> Result<Vec<(i64, Hash)>, DbError> {

@@ -4,6 +4,8 @@
 //! checkpoints: they are all recomputed from the same leaves). The first bad sequence number is
 //! named.
 
+use futures_util::StreamExt;
+
 use crate::audit::checkpoint::{Checkpoint, CheckpointSigner};
 use crate::audit::merkle::{self, Hash};
 use crate::db::{Database, DbError};
@@ -49,7 +51,7 @@ pub enum VerifyError {
 /// tree_size, root, time_us, public_key, signature
 type CheckpointRow = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
 
-/// Verifies the whole log in one streaming pass. `expected_key` is the server's checkpoint
+/// Verifies the whole log in one ordered pass (read in parallel ranges, checked in order). `expected_key` is the server's checkpoint
 /// public key, when known: a checkpoint signed by any other key is reported. Problems are
 /// reported in log order: each checkpoint is checked as soon as the entries it covers are read.
 pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Report, VerifyError> {
@@ -63,37 +65,46 @@ pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Re
     while let Some(cp) = pending.next_if(|cp| cp.0 <= 0) {
         check_checkpoint(cp, &tree, expected_key)?;
     }
-    crate::audit::store::each_entry(db, |row| {
-        let expected = tree.size() + 1;
-        if u64::try_from(row.stored_seq).ok() != Some(expected) {
-            return Err(VerifyError::Tampered(Tampering::Gap {
-                expected,
-                found: row.stored_seq,
-            }));
-        }
-        let stored: Hash = row
-            .leaf_hash
-            .try_into()
-            .map_err(|_| VerifyError::Tampered(Tampering::Altered { seq: expected }))?;
-        if row.purged {
-            // The personal fields are gone by design; the stored hash still anchors the entry.
-            purged += 1;
-        } else {
-            let recomputed = row
-                .entry
-                .leaf_hash()
-                .map_err(|_| VerifyError::Tampered(Tampering::Altered { seq: expected }))?;
-            if recomputed != stored {
-                return Err(VerifyError::Tampered(Tampering::Altered { seq: expected }));
+    // The log is read in ranges of sequence numbers, several at once on separate connections,
+    // and each range's leaf hashes are recomputed on its own task: reading rows is what costs,
+    // and it parallelises. Ranges are then consumed strictly in order, so the checks below see
+    // the log exactly as one pass would, and memory stays bounded by the ranges in flight.
+    // The maximum is read after the checkpoints, so every checkpoint's size is within it.
+    let max_seq = crate::audit::store::max_seq(db).await?;
+    let mut chunks = futures_util::stream::iter(seq_ranges(max_seq))
+        .map(|(lo, hi)| {
+            let db = db.clone();
+            tokio::spawn(async move { checked_range(&db, lo, hi).await })
+        })
+        .buffered(RANGES_IN_FLIGHT);
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| DbError::Snapshot(format!("audit verify task: {e}")))??;
+        for row in chunk {
+            let expected = tree.size() + 1;
+            if u64::try_from(row.seq).ok() != Some(expected) {
+                return Err(VerifyError::Tampered(Tampering::Gap {
+                    expected,
+                    found: row.seq,
+                }));
+            }
+            let stored = match row.hash {
+                RowHash::Purged(stored) => {
+                    // The personal fields are gone by design; the stored hash still anchors it.
+                    purged += 1;
+                    stored
+                }
+                RowHash::Matches(stored) => stored,
+                RowHash::Mismatch => {
+                    return Err(VerifyError::Tampered(Tampering::Altered { seq: expected }));
+                }
+            };
+            tree.push(stored);
+            while let Some(cp) = pending.next_if(|cp| u64::try_from(cp.0).ok() == Some(tree.size()))
+            {
+                check_checkpoint(cp, &tree, expected_key)?;
             }
         }
-        tree.push(stored);
-        while let Some(cp) = pending.next_if(|cp| u64::try_from(cp.0).ok() == Some(tree.size())) {
-            check_checkpoint(cp, &tree, expected_key)?;
-        }
-        Ok(())
-    })
-    .await?;
+    }
     // Checkpoints beyond the last entry: the tail of the log is gone.
     if let Some(cp) = pending.next() {
         let tree_size = u64::try_from(cp.0).unwrap_or(u64::MAX);
@@ -109,6 +120,65 @@ pub async fn verify(db: &Database, expected_key: Option<&[u8; 32]>) -> Result<Re
         checkpoints: checkpoints.len(),
         purged,
     })
+}
+
+/// Entries per range read by one task.
+const RANGE_LEN: i64 = 16_384;
+/// Ranges read at the same time.
+const RANGES_IN_FLIGHT: usize = 4;
+
+/// Contiguous ranges covering every possible sequence number: the first starts at the lowest
+/// `i64` and the last ends at the highest, so a forged row numbered 0, negative, or beyond the
+/// maximum read at the start is still read (and reported as a gap).
+fn seq_ranges(max_seq: i64) -> Vec<(i64, i64)> {
+    let mut ranges = Vec::new();
+    let mut lo = i64::MIN;
+    let mut hi = 1i64.saturating_add(RANGE_LEN);
+    while hi <= max_seq {
+        ranges.push((lo, hi));
+        lo = hi;
+        hi = hi.saturating_add(RANGE_LEN);
+    }
+    ranges.push((lo, i64::MAX));
+    ranges
+}
+
+/// What one row's stored hash says.
+enum RowHash {
+    /// Recomputed from the fields and equal to the stored hash.
+    Matches(Hash),
+    /// Purged row: the stored hash is taken as it is.
+    Purged(Hash),
+    /// The fields do not give the stored hash (or it is not 32 bytes).
+    Mismatch,
+}
+
+struct CheckedRow {
+    seq: i64,
+    hash: RowHash,
+}
+
+/// Reads one range and recomputes its leaf hashes.
+async fn checked_range(db: &Database, lo: i64, hi: i64) -> Result<Vec<CheckedRow>, DbError> {
+    let rows = crate::audit::store::entries_in_range(db, lo, hi).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let stored: Option<Hash> = row.leaf_hash.try_into().ok();
+            let hash = match stored {
+                None => RowHash::Mismatch,
+                Some(stored) if row.purged => RowHash::Purged(stored),
+                Some(stored) => match row.entry.leaf_hash() {
+                    Ok(recomputed) if recomputed == stored => RowHash::Matches(stored),
+                    _ => RowHash::Mismatch,
+                },
+            };
+            CheckedRow {
+                seq: row.stored_seq,
+                hash,
+            }
+        })
+        .collect())
 }
 
 /// The checkpoint's signature, and that it was made with the expected key.
@@ -228,4 +298,25 @@ pub async fn checkpoint_due(
         "SELECT time_us FROM audit_log WHERE seq = $1"
     ).bind(covered + 1).fetch_optional(pool).await?);
     Ok(oldest_uncovered.is_some_and(|t| now_us - t >= every_us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_sequence_number_without_overlap() {
+        for max in [0, 1, RANGE_LEN, RANGE_LEN + 1, 5 * RANGE_LEN + 7] {
+            let ranges = seq_ranges(max);
+            assert_eq!(ranges.first().map(|r| r.0), Some(i64::MIN));
+            assert_eq!(ranges.last().map(|r| r.1), Some(i64::MAX));
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].1, pair[1].0, "contiguous for max {max}");
+                assert!(pair[0].0 < pair[0].1);
+            }
+            // The last range starts at or below the maximum, so no range is empty by design.
+            assert!(ranges.last().map(|r| r.0).unwrap() <= max.max(1));
+        }
+        assert_eq!(seq_ranges(5 * RANGE_LEN + 7).len(), 6);
+    }
 }
