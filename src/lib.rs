@@ -28,6 +28,7 @@ pub mod scim;
 pub mod security_events;
 pub mod server;
 pub mod spaces;
+pub mod systemd;
 pub mod telemetry;
 pub mod tls;
 

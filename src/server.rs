@@ -400,10 +400,33 @@ pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), 
         },
     )
     .await?;
-    let server = start(config, db).await?;
+    let server = start(config, db.clone()).await?;
     tracing::info!(fingerprint = %server.certificates.fingerprint(), "TLS certificate");
+    let notifier = crate::systemd::Notifier::from_env().map(Arc::new);
+    if let Some(notifier) = &notifier {
+        notifier.notify(&format!("READY=1\nSTATUS=Serving on {}", server.addr));
+        if let Some(every) = crate::systemd::watchdog_interval() {
+            let (notifier, db) = (notifier.clone(), db.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    // Alive means able to serve: a server whose database no longer answers
+                    // stops pinging, and systemd restarts it once the watchdog expires.
+                    if db.ping().await {
+                        notifier.notify("WATCHDOG=1");
+                    } else {
+                        tracing::warn!("database does not answer; withholding the watchdog ping");
+                    }
+                }
+            });
+        }
+    }
     wait_for_stop_signal().await;
     tracing::info!("stopping");
+    if let Some(notifier) = &notifier {
+        notifier.notify("STOPPING=1");
+    }
     server.shutdown().await;
     Ok(())
 }

@@ -444,3 +444,85 @@ fn audit_commands_verify_and_sign() {
     let (ok, _, err) = run(beffroi().args(["audit", "verify", "--config"]).arg(&config));
     assert!(!ok && err.contains("audit-checkpoint-key.pk8"), "{err}");
 }
+
+/// `serve` under `Type=notify`: READY=1 once it listens, WATCHDOG=1 at half the watchdog
+/// interval, STOPPING=1 on SIGTERM — read from a real datagram socket, as systemd does.
+#[test]
+fn serve_notifies_systemd_of_readiness_watchdog_and_stop() {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("beffroi.toml");
+    write(&config, &base_config(dir.path()), 0o600);
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut child = beffroi()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        // 0.4 s: pings every 0.2 s.
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut receive = || {
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("no notification from serve");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = receive();
+    assert!(
+        first.starts_with("READY=1\nSTATUS=Serving on 127.0.0.1:"),
+        "{first}"
+    );
+    let started = Instant::now();
+    let mut pings = 0;
+    while pings < 3 {
+        assert_eq!(receive(), "WATCHDOG=1");
+        pings += 1;
+    }
+    // Three pings at 0.2 s intervals: well under the 60 s read timeout, yet not instant.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut last = receive();
+    while last == "WATCHDOG=1" {
+        last = receive();
+    }
+    assert_eq!(last, "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
+
+/// The shipped unit's sandboxing, as `systemd-analyze security` rates it: the deployment issue
+/// asks for 1.5 or better.
+#[test]
+fn the_systemd_unit_scores_at_most_1_5() {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/beffroi.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (package systemd) must be installed; ./scripts/test installs it");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Overall exposure level for beffroi.service"))
+        .unwrap_or_else(|| panic!("no overall score in: {stdout}"));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the score in {line:?}"));
+    assert!(score <= 1.5, "{line}");
+    // The unit is the notify kind the server implements.
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains("\nType=notify\n") && text.contains("\nWatchdogSec="));
+}
