@@ -469,7 +469,7 @@ fn serve_notifies_systemd_of_readiness_watchdog_and_stop() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut receive = || {
+    let receive = || {
         let mut buf = [0u8; 512];
         let n = socket.recv(&mut buf).expect("no notification from serve");
         String::from_utf8_lossy(&buf[..n]).into_owned()
