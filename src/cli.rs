@@ -42,6 +42,16 @@ pub enum Command {
         #[arg(long)]
         no_snapshot: bool,
     },
+    /// Undo an upgrade: put the newest pre-migration snapshot (or the one given) back in place of
+    /// the database, setting the current one aside. Stop the service first.
+    Rollback {
+        /// A snapshot file instead of the newest (`…pre-migration-v<N>-<time>.db` or `.dump`).
+        #[arg(long)]
+        snapshot: Option<std::path::PathBuf>,
+        /// Really do it (without it, only say what would be done).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Create or reset the local break-glass administrator and print a one-time password.
     RecoverAdmin {
         /// Login of the local administrator.
@@ -231,6 +241,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Rollback { snapshot, yes } => rollback(&cli.config, snapshot, yes).await,
         Command::RecoverAdmin { username } => {
             let (config, db, _) = open_for_admin_task(&cli.config, false).await?;
             let password = recover_admin(&config, &db, &username).await?;
@@ -468,6 +479,50 @@ pub async fn purge_audit_log(
     .await?;
     tx.commit().await?;
     Ok(purged)
+}
+
+/// `beffroi rollback`: says what it would do, and does it only with `--yes`. The database is
+/// opened without migrating: migrating first would defeat the point.
+async fn rollback(
+    config_path: &Path,
+    snapshot: Option<std::path::PathBuf>,
+    yes: bool,
+) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    server::check_file_modes(config_path, &config).map_err(|e| e.to_string())?;
+    telemetry::init("warn", config.log.format);
+    let chosen = match &snapshot {
+        Some(path) => path.clone(),
+        None => crate::db::rollback::snapshots(&config)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .map(|s| s.path)
+            .ok_or("no pre-migration snapshot found: nothing to roll back to")?,
+    };
+    if !yes {
+        say!(
+            "Would put {} back in place of the database, setting the current one aside; what \
+             was written since that snapshot stays only in the set-aside copy. Stop the service, \
+             then run again with --yes.",
+            chosen.display()
+        );
+        return Err("not rolled back (add --yes)".into());
+    }
+    let report = crate::db::rollback::rollback(&config, Some(&chosen))
+        .await
+        .map_err(|e| e.to_string())?;
+    say!(
+        "Rolled back from schema version {} to {} ({}). The replaced database is in {}. \
+         Audit log verified: {} entries. Start the release that matches schema version {}.",
+        report.replaced_version,
+        report.snapshot.schema_version,
+        report.snapshot.path.display(),
+        report.set_aside.display(),
+        report.audit_entries,
+        report.snapshot.schema_version
+    );
+    Ok(())
 }
 
 /// What every console task does first: load and check the configuration and its files, quiet

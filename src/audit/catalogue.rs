@@ -31,6 +31,7 @@ pub const ACTIONS: &[&str] = &[
     "scim.membership_change",
     // The server and its configuration.
     "server.start",
+    "schema.rollback",
     // The audit log itself.
     "audit.verify",
     "audit.checkpoint",

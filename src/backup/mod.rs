@@ -17,7 +17,7 @@ pub mod cli;
 pub mod create;
 mod hashing;
 pub mod manifest;
-mod pg;
+pub(crate) mod pg;
 mod pipeline;
 mod progress;
 mod read;

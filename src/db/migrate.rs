@@ -139,7 +139,7 @@ async fn snapshot(
                     .and_then(|n| n.to_str())
                     .unwrap_or("beffroi.db")
             );
-            let target = db_path.with_file_name(name);
+            let target = unused_name(db_path.with_file_name(name));
             let target_str = target
                 .to_str()
                 .ok_or_else(|| DbError::Snapshot(format!("{} is not UTF-8", target.display())))?;
@@ -154,9 +154,9 @@ async fn snapshot(
         Database::Postgres(pool) => {
             super::create_private_dir(&policy.dir)?;
             let options = pool.connect_options();
-            let target = policy.dir.join(format!(
+            let target = unused_name(policy.dir.join(format!(
                 "postgres.pre-migration-v{from_version}-{stamp}.dump"
-            ));
+            )));
             let mut cmd = tokio::process::Command::new("pg_dump");
             cmd.arg("--format=custom")
                 .arg("--file")
@@ -190,6 +190,24 @@ async fn snapshot(
             Ok(target)
         }
     }
+}
+
+/// `path`, or `…-<stamp>-2.db`, `-3`… when a snapshot of the same version was already taken in
+/// the same second (an upgrade, a rollback and an upgrade again, scripted).
+fn unused_name(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, ""));
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}.{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(path)
 }
 
 fn set_private(path: &Path) {

@@ -8,6 +8,7 @@
 
 mod migrate;
 pub mod privileges;
+pub mod rollback;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -7,8 +7,103 @@ use beffroi::db::{Database, pending_migrations};
 
 both_backends!(
     upgrade_takes_a_snapshot_first,
-    both_backends_end_with_the_same_tables
+    both_backends_end_with_the_same_tables,
+    rollback_restores_the_pre_migration_schema_and_data
 );
+
+/// Whether a table exists.
+async fn has_table(db: &Database, table: &str) -> bool {
+    match db {
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+            )
+            .bind(table)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+                > 0
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                .bind(table)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+/// An upgrade across schema versions, then `rollback`: the database is back at the old
+/// version with its old data, the tables of the newer schema are gone, what was written after
+/// the upgrade is kept aside, the rollback is on record, and the database upgrades again.
+async fn rollback_restores_the_pre_migration_schema_and_data(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let test_db = TestDatabase::create(backend).await;
+    let config = test_config(&data_dir, &test_db, &Options::default());
+    let db = Database::connect(&config).await.unwrap();
+    let policy = snapshot_policy(&data_dir);
+    // Version 7: the audit log exists, the organisation structure (0008) does not yet.
+    db.migrate_to(&policy, 7).await.unwrap();
+    beffroi::with_db!(&db, pool => sqlx::query(
+        "INSERT INTO accounts (kind, username, display_name, created_at, updated_at) \
+         VALUES ('local', 'before-upgrade', 'Before', 0, 0)"
+    ).execute(pool).await.map(|_| ()).unwrap());
+    let upgrade = db.migrate(&policy).await.unwrap();
+    assert!(upgrade.snapshot.is_some());
+    let latest = *upgrade.applied.last().unwrap();
+    assert!(latest > 7);
+    beffroi::with_db!(&db, pool => sqlx::query(
+        "INSERT INTO accounts (kind, username, display_name, created_at, updated_at) \
+         VALUES ('local', 'after-upgrade', 'After', 0, 0)"
+    ).execute(pool).await.map(|_| ()).unwrap());
+    assert!(has_table(&db, "departments").await);
+    db.close().await;
+
+    let found = beffroi::db::rollback::snapshots(&config).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].schema_version, 7);
+    let report = beffroi::db::rollback::rollback(&config, None)
+        .await
+        .unwrap();
+    assert_eq!(report.snapshot.schema_version, 7);
+    assert_eq!(report.replaced_version, latest);
+    assert!(report.set_aside.exists());
+    assert!(report.audit_entries >= 1);
+
+    let db = Database::connect(&config).await.unwrap();
+    let version: i64 = beffroi::with_db!(&db, pool => sqlx::query_scalar(
+        "SELECT MAX(version) FROM _sqlx_migrations"
+    ).fetch_one(pool).await.unwrap());
+    assert_eq!(version, 7);
+    let names: Vec<String> = beffroi::with_db!(&db, pool => sqlx::query_scalar(
+        "SELECT username FROM accounts ORDER BY username"
+    ).fetch_all(pool).await.unwrap());
+    assert_eq!(names, vec!["before-upgrade".to_owned()]);
+    assert!(!has_table(&db, "departments").await);
+    let recorded = crate::helpers::audit_entries(&db, "schema.rollback").await;
+    assert_eq!(recorded.len(), 1);
+    let details = crate::helpers::details(&recorded[0]);
+    assert_eq!(details["from_version"], latest);
+    assert_eq!(details["to_version"], 7);
+    if backend == Backend::Sqlite {
+        // What was written after the upgrade is in the set-aside copy.
+        let aside = Database::connect_sqlite(&report.set_aside, 1)
+            .await
+            .unwrap();
+        let kept: i64 = beffroi::with_db!(&aside, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE username = 'after-upgrade'"
+        ).fetch_one(pool).await.unwrap());
+        assert_eq!(kept, 1);
+        aside.close().await;
+    }
+    // And the rolled-back database upgrades again.
+    let again = db.migrate(&policy).await.unwrap();
+    assert_eq!(again.applied.last(), Some(&latest));
+    assert!(has_table(&db, "departments").await);
+    db.close().await;
+}
 
 async fn upgrade_takes_a_snapshot_first(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
