@@ -81,7 +81,7 @@ pub fn snapshots(config: &Config) -> Result<Vec<Snapshot>, DbError> {
         })
         .filter_map(|p| parse_snapshot_name(&p))
         .collect();
-    found.sort_by(|a, b| (b.taken_at, b.nth).cmp(&(a.taken_at, a.nth)));
+    found.sort_by_key(|s| std::cmp::Reverse((s.taken_at, s.nth)));
     Ok(found)
 }
 
