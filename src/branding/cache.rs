@@ -67,3 +67,46 @@ impl BrandingCache {
         *slot = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::SnapshotPolicy;
+
+    async fn migrated(dir: &std::path::Path) -> Database {
+        let db = Database::connect_sqlite(&dir.join("beffroi.db"), 2)
+            .await
+            .unwrap();
+        let policy = SnapshotPolicy {
+            dir: dir.to_path_buf(),
+            pg_password: None,
+            skip: true,
+        };
+        db.migrate(&policy).await.unwrap();
+        db
+    }
+
+    async fn rename(db: &Database, name: &str) {
+        crate::with_db!(db, pool => sqlx::query("UPDATE organisation SET name = $1 WHERE id = 1")
+            .bind(name.to_owned()).execute(pool).await.map(|_| ()).unwrap());
+    }
+
+    /// Within the TTL a change made elsewhere (another node) is not seen; after invalidate, or
+    /// with the TTL spent, it is.
+    #[tokio::test]
+    async fn keeps_a_copy_until_invalidated_or_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = migrated(dir.path()).await;
+        let cache = BrandingCache::new(Duration::from_secs(3600));
+        assert_eq!(cache.get(&db).await.unwrap().name, "Beffroi");
+        rename(&db, "Autre nœud").await;
+        assert_eq!(cache.get(&db).await.unwrap().name, "Beffroi");
+        cache.invalidate();
+        assert_eq!(cache.get(&db).await.unwrap().name, "Autre nœud");
+
+        let expired = BrandingCache::new(Duration::ZERO);
+        assert_eq!(expired.get(&db).await.unwrap().name, "Autre nœud");
+        rename(&db, "Troisième").await;
+        assert_eq!(expired.get(&db).await.unwrap().name, "Troisième");
+    }
+}
