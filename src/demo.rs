@@ -10,9 +10,10 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 
 use crate::accounts::Role;
+use crate::branding::{Colour, FooterLink, ImageKind, OrganisationName, Palette, service};
 use crate::config::Config;
 use crate::db::Database;
-use crate::organisation::{self, Colour};
+use crate::security_events::Actor;
 use crate::{server, telemetry};
 
 pub const DEMO_ORGANISATION: &str = "Commune de Démo-sur-Loire";
@@ -154,14 +155,50 @@ async fn demo_account(
     Ok((id, password))
 }
 
-/// Brands the demo organisation. Agents arrive with single sign-on (and its demo identity
-/// provider); until then the break-glass administrator is the demo's only account.
+/// The demo organisation's logo, drawn by `scripts/make-demo-logo.py`.
+const DEMO_LOGO: &[u8] = include_bytes!("demo-logo.png");
+
+/// The demo's footer links, as RGAA expects them on a public body's site. The pages they name
+/// arrive with the wiki; until then they answer 404.
+const DEMO_FOOTER: [(&str, &str); 3] = [
+    ("Mentions légales", "/mentions-legales"),
+    ("Accessibilité : partiellement conforme", "/accessibilite"),
+    ("Données personnelles", "/donnees-personnelles"),
+];
+
+/// Brands the demo organisation: name, colours, logo and footer links, each change recorded
+/// as done from the console (an unchanged branding records nothing). Agents arrive with single
+/// sign-on (and its demo identity provider); until then the break-glass administrator is the
+/// demo's only account.
 pub async fn seed(db: &Database) -> Result<(), String> {
-    let primary = Colour::parse("#1b4f72").ok_or("bad demo colour")?;
-    let on_primary = Colour::parse("#ffffff").ok_or("bad demo colour")?;
-    organisation::save(db, DEMO_ORGANISATION, primary, on_primary)
-        .await
-        .map_err(|e| e.to_string())
+    let colour = |text: &str| Colour::parse(text).ok_or_else(|| format!("bad demo colour {text}"));
+    let palette = Palette {
+        primary: colour("#1b4f72")?,
+        on_primary: colour("#ffffff")?,
+        secondary: colour("#e8eef3")?,
+        on_secondary: colour("#1b2a36")?,
+    };
+    if !palette.failures().is_empty() {
+        return Err("demo colours below WCAG AA".into());
+    }
+    let name = OrganisationName::parse(DEMO_ORGANISATION).ok_or("bad demo name")?;
+    let actor = Actor::console();
+    let footer: Vec<FooterLink> = DEMO_FOOTER
+        .iter()
+        .map(|(label, url)| FooterLink {
+            label: (*label).to_owned(),
+            url: (*url).to_owned(),
+        })
+        .collect();
+    let logo = crate::blobs::MediaType::sniff(DEMO_LOGO).ok_or("demo logo is not an image")?;
+    async {
+        service::update_identity(db, &actor, &name, &palette).await?;
+        service::update_footer(db, &actor, &footer).await?;
+        service::set_image(db, &actor, ImageKind::Logo, Some((DEMO_LOGO, logo))).await
+    }
+    .await
+    .map(|_| ())
+    .map_err(|e: crate::db::DbError| e.to_string())
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {

@@ -6,12 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod admin;
 pub mod audience;
 pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bench;
 pub mod blobs;
+pub mod branding;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -74,6 +76,8 @@ pub struct AppInner {
     pub csp: security_headers::Policy,
     /// Group commit for audit entries that record no other change.
     pub audit: audit::appender::GroupAppender,
+    /// The organisation's name, colours, images and footer links, as every page shows them.
+    pub branding: branding::BrandingCache,
 }
 
 #[derive(Clone)]
@@ -125,6 +129,7 @@ impl AppState {
         let scim = scim::ScimSettings::from_config(&config)?.map(Arc::new);
         Ok(Self(Arc::new(AppInner {
             audit: audit::appender::GroupAppender::spawn(db.clone()),
+            branding: branding::BrandingCache::default(),
             scim,
             csp: security_headers::Policy::new(&form_origins),
             oidc,

@@ -85,13 +85,15 @@ pub fn table() -> RouteTable {
     let table = RouteTable::default()
         .get("/", crate::home::home)
         .get("/static/{file}", crate::http::static_files::serve_asset)
-        .get("/branding/theme.css", crate::organisation::theme_css)
         .get("/healthz", crate::ops::healthz)
         .get("/readyz", crate::ops::readyz)
         .get("/metrics", crate::http::metrics::metrics_page);
     let table = crate::auth::oidc::routes::routes(table);
     let table = crate::scim::routes::routes(table);
     let table = crate::audit::pages::routes(table);
+    let table = crate::admin::routes(table);
+    let table = crate::branding::routes::routes(table);
+    let table = crate::branding::admin::routes(table);
     crate::auth::local::routes(table)
 }
 

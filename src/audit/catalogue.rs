@@ -43,6 +43,12 @@ pub const ACTIONS: &[&str] = &[
     "backup.verify",
     "backup.restore",
     "backup.prune",
+    // Administration and branding.
+    "admin.denied",
+    "branding.update",
+    "branding.logo",
+    "branding.favicon",
+    "branding.footer",
 ];
 
 /// Every outcome an entry can record.

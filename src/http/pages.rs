@@ -15,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 use crate::accounts::Role;
 use crate::auth::session::ActiveSession;
+use crate::branding::{Branding, ImageKind};
 use crate::http::error::AppError;
 use crate::http::middleware::session::{CsrfToken, MaybeSession};
 use crate::http::static_files::asset_url;
 use crate::i18n::Lang;
-use crate::organisation;
 
 /// Marks a response whose body is already a complete page, so the error-page middleware leaves
 /// it alone (a sign-in form shown again with a 401, say).
@@ -49,6 +49,11 @@ pub struct Shell {
     pub languages: Vec<LangChoice>,
     pub css_url: String,
     pub logo_url: String,
+    /// `/branding/theme.css` with the version of the colours it carries.
+    pub theme_url: String,
+    pub favicon_url: String,
+    pub favicon_type: &'static str,
+    pub footer_links: Vec<crate::branding::FooterLink>,
 }
 
 impl Shell {
@@ -73,7 +78,15 @@ impl Shell {
                 current: current_path.starts_with("/account"),
             });
         }
-        // Auditors only: the link is a convenience, the handler checks the role itself.
+        // Administrators and auditors only: the links are a convenience, the handlers check
+        // the role themselves.
+        if session.is_some_and(|s| s.account.has_role(Role::Admin)) {
+            nav.push(NavItem {
+                href: "/admin",
+                label: lang.t("nav-admin"),
+                current: current_path == "/admin" || current_path.starts_with("/admin/"),
+            });
+        }
         if session.is_some_and(|s| s.account.has_role(Role::Auditor)) {
             nav.push(NavItem {
                 href: "/audit",
@@ -98,7 +111,25 @@ impl Shell {
                 .collect(),
             css_url: asset_url("app.css"),
             logo_url: asset_url("logo.svg"),
+            theme_url: "/branding/theme.css".to_owned(),
+            favicon_url: asset_url("logo.svg"),
+            favicon_type: "image/svg+xml",
+            footer_links: Vec::new(),
         }
+    }
+
+    /// Shows the organisation's own theme, logo, favicon and footer links.
+    pub fn with_branding(mut self, branding: &Branding) -> Self {
+        self.theme_url = branding.theme_url();
+        if let Some(url) = branding.image_url(ImageKind::Logo) {
+            self.logo_url = url;
+        }
+        if let Some(url) = branding.image_url(ImageKind::Favicon) {
+            self.favicon_url = url;
+            self.favicon_type = "image/png";
+        }
+        self.footer_links = branding.footer_links.clone();
+        self
     }
 
     /// Translates a message id.
@@ -134,14 +165,15 @@ impl FromRequestParts<AppState> for PageContext {
             session.as_ref().and_then(|s| s.account.locale.as_deref()),
             &parts.headers,
         );
-        let branding = organisation::load(&state.db).await?;
+        let branding = state.branding.get(&state.db).await?;
         let shell = Shell::new(
             lang,
-            branding.name,
+            branding.name.clone(),
             session.as_deref(),
             csrf,
             parts.uri.path(),
-        );
+        )
+        .with_branding(&branding);
         Ok(PageContext { shell, session })
     }
 }

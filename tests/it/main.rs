@@ -14,6 +14,7 @@ mod audit_forward;
 mod audit_pages;
 mod backup;
 mod bad_input;
+mod branding;
 mod cli;
 mod crash;
 mod csrf;

@@ -18,7 +18,6 @@ use crate::http::error::ErrorInfo;
 use crate::http::middleware::session::{CsrfToken, MaybeSession};
 use crate::http::pages::{HtmlPage, Shell, render};
 use crate::i18n::Lang;
-use crate::organisation;
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -101,10 +100,8 @@ pub async fn render_error_pages(
         session.as_ref().and_then(|s| s.account.locale.as_deref()),
         &request_headers,
     );
-    let org_name = match organisation::load(&state.db).await {
-        Ok(b) => b.name,
-        Err(_) => "Beffroi".to_owned(),
-    };
+    // The error page must render even when the database does not answer.
+    let branding = state.branding.get(&state.db).await.unwrap_or_default();
     let request_id = status.is_server_error().then(|| {
         request_headers
             .get("x-request-id")
@@ -118,7 +115,8 @@ pub async fn render_error_pages(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let page = ErrorPage {
-        shell: Shell::new(lang, org_name, session.as_deref(), csrf, &path),
+        shell: Shell::new(lang, branding.name.clone(), session.as_deref(), csrf, &path)
+            .with_branding(&branding),
         title: status_title(lang, status),
         message: lang.t(message_id),
         retry_after,
