@@ -92,6 +92,8 @@ pub fn table() -> RouteTable {
     let table = crate::auth::oidc::routes::routes(table);
     let table = crate::scim::routes::routes(table);
     let table = crate::audit::pages::routes(table);
+    let table = crate::spaces::routes::routes(table);
+    let table = crate::spaces::admin::routes(table);
     crate::auth::local::routes(table)
 }
 

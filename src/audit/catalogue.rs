@@ -42,6 +42,18 @@ pub const ACTIONS: &[&str] = &[
     "backup.verify",
     "backup.restore",
     "backup.prune",
+    // Spaces, their members and their pages.
+    "space.create",
+    "space.update",
+    "space.archive",
+    "space.member_add",
+    "space.member_role",
+    "space.member_remove",
+    "page.create",
+    "page.update",
+    "page.delete",
+    "page.attachment_add",
+    "page.attachment_remove",
 ];
 
 /// Every outcome an entry can record.
