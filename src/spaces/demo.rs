@@ -173,7 +173,15 @@ async fn seed_spaces(db: &Database, data_dir: &std::path::Path) -> Result<(), Db
         if let Some(camille) = camille {
             super::set_member(db, project, camille, SpaceRole::Contributor).await?;
         }
-        page(db, project, None, "Calendrier du chantier", PROJECT_CALENDAR, &[]).await?;
+        page(
+            db,
+            project,
+            None,
+            "Calendrier du chantier",
+            PROJECT_CALENDAR,
+            &[],
+        )
+        .await?;
     }
 
     if !space_exists(db, "centre-technique").await? {

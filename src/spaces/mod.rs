@@ -293,7 +293,10 @@ mod tests {
 
     #[test]
     fn titles_become_valid_slugs() {
-        assert_eq!(slugify("Télétravail : règles générales"), "teletravail-regles-generales");
+        assert_eq!(
+            slugify("Télétravail : règles générales"),
+            "teletravail-regles-generales"
+        );
         assert_eq!(slugify("Congés & RTT 2026"), "conges-rtt-2026");
         assert_eq!(slugify("Œuvres sociales"), "oeuvres-sociales");
         assert_eq!(slugify("!!!"), "");

@@ -283,7 +283,7 @@ pub async fn update_page(
         "UPDATE space_pages SET parent_id = $1, slug = $2, title = $3, body = $4, updated_by = $5, \
          updated_at = $6 WHERE id = $7"
     ).bind(input.parent_id).bind(&input.slug).bind(&input.title).bind(&input.body)
-     .bind(author.account_id).bind(at).bind(page_id).execute(conn).await?);
+     .bind(author.account_id).bind(at).bind(page_id).execute(conn).await.map(|_| ())?);
     write_audience(tx, page_id, &input.audience).await?;
     write_version(tx, page_id, input, author, at).await
 }
@@ -292,7 +292,7 @@ pub async fn update_page(
 /// them, and the backups keep them).
 pub async fn delete_page(tx: &mut Tx, page_id: i64) -> Result<(), DbError> {
     with_tx!(tx, conn => sqlx::query("DELETE FROM space_pages WHERE id = $1")
-        .bind(page_id).execute(conn).await?);
+        .bind(page_id).execute(conn).await.map(|_| ())?);
     Ok(())
 }
 
@@ -351,8 +351,12 @@ pub fn tree(pages: &[PageSummary]) -> Vec<TreeRow> {
     let is_root = |p: &PageSummary| p.parent_id.is_none_or(|parent| !ids.contains(&parent));
     let mut ordered: Vec<(usize, &PageSummary)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<(usize, &PageSummary)> =
-        pages.iter().filter(|p| is_root(p)).rev().map(|p| (0, p)).collect();
+    let mut stack: Vec<(usize, &PageSummary)> = pages
+        .iter()
+        .filter(|p| is_root(p))
+        .rev()
+        .map(|p| (0, p))
+        .collect();
     while let Some((depth, page)) = stack.pop() {
         if !seen.insert(page.id) {
             continue;

@@ -36,9 +36,15 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .post("/spaces/{slug}/pages/{page}/edit", update_page)
         .post("/spaces/{slug}/pages/{page}/delete", delete_page)
         .get("/spaces/{slug}/pages/{page}/history", history)
-        .get("/spaces/{slug}/pages/{page}/versions/{version}", show_version)
+        .get(
+            "/spaces/{slug}/pages/{page}/versions/{version}",
+            show_version,
+        )
         .post("/spaces/{slug}/pages/{page}/files", upload_attachment)
-        .get("/spaces/{slug}/pages/{page}/files/{id}", download_attachment)
+        .get(
+            "/spaces/{slug}/pages/{page}/files/{id}",
+            download_attachment,
+        )
         .post(
             "/spaces/{slug}/pages/{page}/files/{id}/delete",
             delete_attachment,
@@ -341,9 +347,7 @@ async fn page_input(
                 .parse()
                 .map_err(|_| AppError::BadRequest("spaces-error-parent"))?;
             let forbidden = editing.map(|e| pages::descendants(&visible, e));
-            if !visible.iter().any(|p| p.id == id)
-                || forbidden.is_some_and(|f| f.contains(&id))
-            {
+            if !visible.iter().any(|p| p.id == id) || forbidden.is_some_and(|f| f.contains(&id)) {
                 return Err(AppError::BadRequest("spaces-error-parent"));
             }
             Some(id)
@@ -392,7 +396,11 @@ async fn create_page(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/spaces/{}/pages/{}", access.space.slug, input.slug)).into_response())
+    Ok(Redirect::to(&format!(
+        "/spaces/{}/pages/{}",
+        access.space.slug, input.slug
+    ))
+    .into_response())
 }
 
 async fn edit_page_form(
@@ -464,7 +472,11 @@ async fn update_page(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/spaces/{}/pages/{}", access.space.slug, input.slug)).into_response())
+    Ok(Redirect::to(&format!(
+        "/spaces/{}/pages/{}",
+        access.space.slug, input.slug
+    ))
+    .into_response())
 }
 
 async fn delete_page(
@@ -582,11 +594,7 @@ fn clean_file_name(given: Option<&str>) -> String {
         .rsplit(['/', '\\'])
         .next()
         .unwrap_or_default();
-    let name: String = name
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
     let name = name.trim();
     if name.is_empty() || name == "." || name == ".." {
         "fichier".to_owned()
@@ -620,7 +628,8 @@ async fn upload_attachment(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let mut tx = state.db.begin().await?;
-    let id = pages::add_attachment(&mut tx, page.id, &blob, &file_name, Some(user.account.id)).await?;
+    let id =
+        pages::add_attachment(&mut tx, page.id, &blob, &file_name, Some(user.account.id)).await?;
     security_events::record(
         &mut tx,
         &actor,
@@ -716,10 +725,7 @@ async fn download_attachment(
     headers.insert(header::CONTENT_TYPE, header_value(media_type.mime())?);
     headers.insert(
         header::CONTENT_DISPOSITION,
-        header_value(&disposition(
-            media_type.is_image(),
-            &attachment.file_name,
-        ))?,
+        header_value(&disposition(media_type.is_image(), &attachment.file_name))?,
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -735,7 +741,10 @@ mod tests {
 
     #[test]
     fn file_names_lose_paths_and_headers_stay_ascii() {
-        assert_eq!(clean_file_name(Some("C:\\Users\\x\\règles.pdf")), "règles.pdf");
+        assert_eq!(
+            clean_file_name(Some("C:\\Users\\x\\règles.pdf")),
+            "règles.pdf"
+        );
         assert_eq!(clean_file_name(Some("../../etc/passwd")), "passwd");
         assert_eq!(clean_file_name(Some("..")), "fichier");
         assert_eq!(clean_file_name(None), "fichier");

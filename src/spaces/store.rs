@@ -171,7 +171,7 @@ pub async fn archive_space(tx: &mut Tx, space_id: i64) -> Result<(), DbError> {
     let at = crate::db::now();
     with_tx!(tx, conn => sqlx::query(
         "UPDATE spaces SET archived_at = $1, updated_at = $1 WHERE id = $2 AND archived_at IS NULL"
-    ).bind(at).bind(space_id).execute(conn).await?);
+    ).bind(at).bind(space_id).execute(conn).await.map(|_| ())?);
     Ok(())
 }
 
@@ -237,7 +237,7 @@ pub async fn put_member(
 pub async fn remove_member(tx: &mut Tx, space_id: i64, account_id: i64) -> Result<(), DbError> {
     with_tx!(tx, conn => sqlx::query(
         "DELETE FROM space_members WHERE space_id = $1 AND account_id = $2"
-    ).bind(space_id).bind(account_id).execute(conn).await?);
+    ).bind(space_id).bind(account_id).execute(conn).await.map(|_| ())?);
     Ok(())
 }
 

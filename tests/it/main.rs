@@ -24,4 +24,5 @@ mod ops;
 mod rate_limit;
 mod scim;
 mod sessions;
+mod spaces;
 mod tls;
