@@ -143,7 +143,15 @@ impl ModelSpace {
 }
 
 async fn nothing_leaks_outside_its_audience(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Several hundred requests from one address: above the default rate limit.
+    let app = spawn_app_with(
+        backend,
+        Options {
+            extra: "[security]\nrequests_per_second = 1000\nrequest_burst = 5000\n".into(),
+            ..Options::default()
+        },
+    )
+    .await;
     let db = app.db();
     let mut rng = Rng(0x5eed_0007 ^ backend as u64);
 
