@@ -53,29 +53,24 @@ pub async fn space_by_slug(db: &Database, slug: &str) -> Result<Option<Space>, D
     Ok(row.map(Space::from))
 }
 
+/// A space with its member count, for the administrators' list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct CountedSpaceRow {
+    #[sqlx(flatten)]
+    space: SpaceRow,
+    members: i64,
+}
+
 /// Every space, for administrators (names only: their content stays behind `role_of`).
 pub async fn all_spaces(db: &Database) -> Result<Vec<(Space, i64)>, DbError> {
-    let rows: Vec<(i64, String, String, String, String, bool, Option<i64>, i64)> = with_db!(db, pool => sqlx::query_as(
+    let rows: Vec<CountedSpaceRow> = with_db!(db, pool => sqlx::query_as(
         "SELECT s.id, s.slug, s.name, s.description, s.visibility, s.approval_required, \
-         s.archived_at, (SELECT COUNT(*) FROM space_members m WHERE m.space_id = s.id) \
+         s.archived_at, (SELECT COUNT(*) FROM space_members m WHERE m.space_id = s.id) AS members \
          FROM spaces s ORDER BY s.name, s.id"
     ).fetch_all(pool).await?);
     Ok(rows
         .into_iter()
-        .map(|r| {
-            (
-                Space::from(SpaceRow {
-                    id: r.0,
-                    slug: r.1,
-                    name: r.2,
-                    description: r.3,
-                    visibility: r.4,
-                    approval_required: r.5,
-                    archived_at: r.6,
-                }),
-                r.7,
-            )
-        })
+        .map(|r| (Space::from(r.space), r.members))
         .collect())
 }
 

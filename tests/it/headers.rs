@@ -64,7 +64,15 @@ async fn walk(app: &TestApp, client: &reqwest::Client, label: &str) {
 }
 
 async fn every_route_answers_with_the_security_headers(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Two walks over every route outgrow the default burst of 100 requests per address.
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        crate::helpers::Options {
+            extra: "[security]\nrequest_burst = 1000\n".into(),
+            ..crate::helpers::Options::default()
+        },
+    )
+    .await;
     app.create_admin("alice", "a long enough password").await;
     let anonymous = app.client();
     walk(&app, &anonymous, "anonymous").await;
