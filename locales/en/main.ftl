@@ -162,6 +162,7 @@ spaces-no-pages = No page to show yet.
 spaces-updated = Updated on { $when }
 spaces-updated-by = by { $name }
 spaces-history-link = History
+spaces-sub-pages = Sub-pages
 spaces-attachments = Attachments
 spaces-no-attachments = No attachment.
 spaces-file-size = { $kib } KiB

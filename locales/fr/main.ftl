@@ -162,6 +162,7 @@ spaces-no-pages = Aucune page à afficher pour l’instant.
 spaces-updated = Mise à jour le { $when }
 spaces-updated-by = par { $name }
 spaces-history-link = Historique
+spaces-sub-pages = Sous-pages
 spaces-attachments = Pièces jointes
 spaces-no-attachments = Aucune pièce jointe.
 spaces-file-size = { $kib } Kio

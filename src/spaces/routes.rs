@@ -199,6 +199,8 @@ struct ShowPage {
     html: String,
     updated: String,
     attachments: Vec<AttachmentView>,
+    /// The sub-pages this agent can see.
+    children: Vec<pages::PageSummary>,
     can_write: bool,
     can_delete: bool,
 }
@@ -221,10 +223,16 @@ async fn show_page(
 ) -> Result<Response, AppError> {
     let (access, page) = readable_page(&state, &user.account, &slug, &page).await?;
     let attachments = attachment_views(pages::attachments(&state.db, page.id).await?);
+    let children = pages::visible_pages(&state.db, &access)
+        .await?
+        .into_iter()
+        .filter(|p| p.parent_id == Some(page.id))
+        .collect();
     render(
         StatusCode::OK,
         &ShowPage {
             shell: ctx.shell,
+            children,
             html: crate::markdown::render(&page.body),
             updated: when(page.updated_at),
             attachments,

@@ -451,6 +451,10 @@ async fn member_roles_are_enforced(backend: Backend) {
         .status(),
         StatusCode::FORBIDDEN
     );
+    let parent_id: i64 = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT id FROM space_pages WHERE slug = 'compte-rendu'"
+    ).fetch_one(pool).await.unwrap());
+    let parent_id = parent_id.to_string();
     let history = get(&app, reader, "/spaces/projet/pages/compte-rendu/history")
         .await
         .text()
@@ -463,6 +467,28 @@ async fn member_roles_are_enforced(backend: Backend) {
         .await
         .unwrap();
     assert!(old.contains("<h1>Réunion</h1>") && !old.contains("lundi"));
+    // A sub-page is listed on its parent's page.
+    assert_eq!(
+        post_form(
+            &app,
+            contrib,
+            "/spaces/projet/pages",
+            &[
+                ("title", "Annexe"),
+                ("body", "Détail"),
+                ("parent", &parent_id)
+            ]
+        )
+        .await
+        .status(),
+        StatusCode::SEE_OTHER
+    );
+    let parent_page = get(&app, reader, "/spaces/projet/pages/compte-rendu")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(parent_page.contains("href=\"/spaces/projet/pages/annexe\""));
     // A contributor cannot delete; an editor can.
     assert_eq!(
         post_form(
@@ -549,15 +575,15 @@ async fn member_roles_are_enforced(backend: Backend) {
     );
 
     let db = app.db();
-    for action in [
-        "page.create",
-        "page.update",
-        "page.delete",
-        "space.member_role",
-        "space.member_remove",
-        "space.member_add",
+    for (action, count) in [
+        ("page.create", 2),
+        ("page.update", 1),
+        ("page.delete", 1),
+        ("space.member_role", 1),
+        ("space.member_remove", 1),
+        ("space.member_add", 1),
     ] {
-        assert_eq!(audit_entries(db, action).await.len(), 1, "{action}");
+        assert_eq!(audit_entries(db, action).await.len(), count, "{action}");
     }
     let added = &audit_entries(db, "space.member_add").await[0];
     assert_eq!(
