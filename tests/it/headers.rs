@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, Options, TestApp, spawn_app_with};
 use beffroi::http::middleware::security_headers::security_headers;
 
 both_backends!(every_route_answers_with_the_security_headers);
@@ -65,11 +65,11 @@ async fn walk(app: &TestApp, client: &reqwest::Client, label: &str) {
 
 async fn every_route_answers_with_the_security_headers(backend: Backend) {
     // Two walks over every route outgrow the default burst of 100 requests per address.
-    let app = crate::helpers::spawn_app_with(
+    let app = spawn_app_with(
         backend,
-        crate::helpers::Options {
+        Options {
             extra: "[security]\nrequest_burst = 1000\n".into(),
-            ..crate::helpers::Options::default()
+            ..Options::default()
         },
     )
     .await;
