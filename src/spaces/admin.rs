@@ -25,7 +25,7 @@ use crate::security_events::{self, Actor};
 
 use super::forms::{AudiencePicker, Fields};
 use super::routes::role_label;
-use super::{Access, SpaceRole, Visibility, store};
+use super::{Access, NewSpace, SpaceRole, Visibility, store};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -217,23 +217,20 @@ async fn create_space(
         .iter()
         .filter_map(|k| Rule::parse(k))
         .collect();
-    // Written here rather than through `super::create_space` (which uses the pool) so that
-    // the space and its audit entry commit together.
     let mut tx = state.db.begin().await?;
-    let at = crate::db::now();
-    let id: i64 = crate::with_tx!(&mut tx, conn => {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO spaces (slug, name, description, visibility, approval_required, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-        ).bind(&slug).bind(&settings.name).bind(&settings.description)
-         .bind(settings.visibility.as_str()).bind(settings.approval_required).bind(at)
-         .fetch_one(&mut *conn).await?;
-        for rule in &rules {
-            sqlx::query("INSERT INTO space_audience (space_id, audience_key) VALUES ($1, $2)")
-                .bind(id).bind(rule.key()).execute(&mut *conn).await?;
-        }
-        id
-    });
+    let id = store::insert_space(
+        &mut tx,
+        &NewSpace {
+            slug: &slug,
+            name: &settings.name,
+            description: &settings.description,
+            visibility: settings.visibility,
+            approval_required: settings.approval_required,
+            audience: &rules,
+        },
+    )
+    .await
+    .map_err(|e| super::unique_as(e, "spaces-error-slug-taken"))?;
     security_events::record(
         &mut tx,
         &actor,

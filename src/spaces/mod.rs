@@ -90,6 +90,17 @@ pub struct NewSpace<'a> {
     pub audience: &'a [Rule],
 }
 
+/// A write refused by a unique constraint — two people saving the same slug at the same moment,
+/// after both passed the form's check — becomes that check's 400 rather than a 500.
+pub(crate) fn unique_as(e: DbError, message: &'static str) -> crate::http::error::AppError {
+    match &e {
+        DbError::Sqlx(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            crate::http::error::AppError::BadRequest(message)
+        }
+        _ => e.into(),
+    }
+}
+
 /// A slug is 1 to 64 lower-case ASCII letters, digits and inner dashes.
 pub fn valid_slug(slug: &str) -> bool {
     (1..=64).contains(&slug.len())

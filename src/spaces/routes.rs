@@ -392,7 +392,9 @@ async fn create_page(
         name: &user.account.display_name,
     };
     let mut tx = state.db.begin().await?;
-    let id = pages::create_page(&mut tx, access.space.id, &input, &author).await?;
+    let id = pages::create_page(&mut tx, access.space.id, &input, &author)
+        .await
+        .map_err(|e| super::unique_as(e, "spaces-error-page-slug-taken"))?;
     security_events::record(
         &mut tx,
         &actor,
@@ -468,7 +470,9 @@ async fn update_page(
         name: &user.account.display_name,
     };
     let mut tx = state.db.begin().await?;
-    let version = pages::update_page(&mut tx, page.id, &input, &author).await?;
+    let version = pages::update_page(&mut tx, page.id, &input, &author)
+        .await
+        .map_err(|e| super::unique_as(e, "spaces-error-page-slug-taken"))?;
     security_events::record(
         &mut tx,
         &actor,

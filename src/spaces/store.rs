@@ -128,6 +128,25 @@ pub async fn spaces_for_agent(
     })
 }
 
+/// Creates a space in the caller's transaction (so that its audit entry commits with it);
+/// [`super::create_space`] is the same without a transaction, for the demo and tests.
+pub async fn insert_space(tx: &mut Tx, space: &super::NewSpace<'_>) -> Result<i64, DbError> {
+    let at = crate::db::now();
+    Ok(with_tx!(tx, conn => {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO spaces (slug, name, description, visibility, approval_required, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        ).bind(space.slug).bind(space.name).bind(space.description)
+         .bind(space.visibility.as_str()).bind(space.approval_required).bind(at)
+         .fetch_one(&mut *conn).await?;
+        for rule in space.audience {
+            sqlx::query("INSERT INTO space_audience (space_id, audience_key) VALUES ($1, $2)")
+                .bind(id).bind(rule.key()).execute(&mut *conn).await?;
+        }
+        id
+    }))
+}
+
 pub async fn space_audience(db: &Database, space_id: i64) -> Result<Vec<String>, DbError> {
     Ok(with_db!(db, pool => sqlx::query_scalar(
         "SELECT audience_key FROM space_audience WHERE space_id = $1 ORDER BY audience_key"

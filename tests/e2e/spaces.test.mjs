@@ -213,11 +213,11 @@ test('b. the administrator creates a space and adds Camille to it', async () => 
 
     await p.locator('#member-search').fill('Camille');
     await submitAndWait(p, () => p.getByRole('button', { name: 'Rechercher' }).click());
-    await p.getByLabel('Rôle de Camille Martin').selectOption('contributor');
+    await p.getByLabel('Rôle de Camille Martin', { exact: true }).selectOption('contributor');
     await submitAndWait(p, () => p.getByRole('button', { name: 'Ajouter Camille Martin' }).click());
     const table = p.locator('table');
     assert.match(await table.innerText(), /Camille Martin/);
-    assert.equal(await p.getByLabel('Rôle de Camille Martin').inputValue(), 'contributor');
+    assert.equal(await p.getByLabel('Rôle de Camille Martin', { exact: true }).inputValue(), 'contributor');
     assert.deepEqual(await axeViolations(p), []);
     await shootBothWidths(p, 'spaces-members');
     // Administering is not reading: the private space's home stays closed to the admin.
