@@ -43,13 +43,15 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     db.migrate(&server::snapshot_policy(&config, false).map_err(|e| e.to_string())?)
         .await
         .map_err(|e| e.to_string())?;
-    seed(&db).await?;
     let password = crate::cli::recover_admin(&config, &db, "admin").await?;
     let mut demo_passwords = Vec::new();
     for (login, display_name, roles) in DEMO_ACCOUNTS {
         let (_, password) = demo_account(&config, &db, login, display_name, roles).await?;
         demo_passwords.push((login, roles, password));
     }
+    // After the demo accounts, which the seeded spaces name as members.
+    seed(&db).await?;
+    crate::spaces::demo::seed(&db, &config.storage.data_dir).await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
     crate::say!();

@@ -94,6 +94,8 @@ pub fn table() -> RouteTable {
     let table = crate::admin::routes(table);
     let table = crate::branding::routes::routes(table);
     let table = crate::branding::admin::routes(table);
+    let table = crate::spaces::routes::routes(table);
+    let table = crate::spaces::admin::routes(table);
     crate::auth::local::routes(table)
 }
 

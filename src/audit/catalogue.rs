@@ -49,6 +49,18 @@ pub const ACTIONS: &[&str] = &[
     "branding.logo",
     "branding.favicon",
     "branding.footer",
+    // Spaces, their members and their pages.
+    "space.create",
+    "space.update",
+    "space.archive",
+    "space.member_add",
+    "space.member_role",
+    "space.member_remove",
+    "page.create",
+    "page.update",
+    "page.delete",
+    "page.attachment_add",
+    "page.attachment_remove",
 ];
 
 /// Every outcome an entry can record.

@@ -73,6 +73,11 @@ impl Shell {
                 current: current_path == "/",
             });
             nav.push(NavItem {
+                href: "/spaces",
+                label: lang.t("nav-spaces"),
+                current: current_path.starts_with("/spaces"),
+            });
+            nav.push(NavItem {
                 href: "/account/password",
                 label: lang.t("nav-account"),
                 current: current_path.starts_with("/account"),

@@ -6,6 +6,21 @@
 //! - in a private space, only members get in.
 //!
 //! [`role_of`] is the one check; pages, news and later wikis call it before anything else.
+//!
+//! Global administrators create spaces and manage any space's members and settings, but they
+//! read a private space's content only as its members: administering the intranet is not a
+//! reason to read a project's or a service's pages (see [`Access`]).
+//!
+//! Files: `store` (queries), `pages` (page rules and writes), `routes` (space and page
+//! handlers), `admin` (space creation, settings, members), `forms` (audience checkboxes),
+//! `demo` (the demo's spaces and HR pages).
+
+pub mod admin;
+pub mod demo;
+pub mod forms;
+pub mod pages;
+pub mod routes;
+pub mod store;
 
 use crate::audience::{AgentAudience, Rule};
 use crate::db::{Database, DbError, now};
@@ -73,6 +88,17 @@ pub struct NewSpace<'a> {
     pub visibility: Visibility,
     pub approval_required: bool,
     pub audience: &'a [Rule],
+}
+
+/// A write refused by a unique constraint — two people saving the same slug at the same moment,
+/// after both passed the form's check — becomes that check's 400 rather than a 500.
+pub(crate) fn unique_as(e: DbError, message: &'static str) -> crate::http::error::AppError {
+    match &e {
+        DbError::Sqlx(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            crate::http::error::AppError::BadRequest(message)
+        }
+        _ => e.into(),
+    }
 }
 
 /// A slug is 1 to 64 lower-case ASCII letters, digits and inner dashes.
@@ -158,6 +184,101 @@ pub async fn role_of(
     Ok(public_for_agent.map(|_| SpaceRole::Reader))
 }
 
+/// What one agent may do in one space, worked out once per request.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub space: store::Space,
+    /// `None`: the space's content is closed to this agent.
+    pub role: Option<SpaceRole>,
+    /// A global administrator (manages members and settings of every space).
+    pub is_admin: bool,
+    pub audience: AgentAudience,
+}
+
+impl Access {
+    /// Loads the space named `slug` and the agent's role in it; `None` when no such space.
+    pub async fn load(
+        db: &Database,
+        slug: &str,
+        account: &crate::accounts::Account,
+    ) -> Result<Option<Self>, DbError> {
+        let Some(space) = store::space_by_slug(db, slug).await? else {
+            return Ok(None);
+        };
+        let audience = AgentAudience::of_account(db, account.id).await?;
+        let role = role_of(db, space.id, account.id, &audience).await?;
+        Ok(Some(Self {
+            space,
+            role,
+            is_admin: account.has_role(crate::accounts::Role::Admin) && !audience.is_empty(),
+            audience,
+        }))
+    }
+
+    pub fn can_read(&self) -> bool {
+        self.role.is_some()
+    }
+
+    /// Creating and editing pages; an archived space is read-only.
+    pub fn can_write(&self) -> bool {
+        self.role >= Some(SpaceRole::Contributor) && !self.space.archived
+    }
+
+    pub fn can_delete(&self) -> bool {
+        self.role >= Some(SpaceRole::Editor) && !self.space.archived
+    }
+
+    /// Editors and managers see every page of the space, whatever its audience: they keep
+    /// the content up to date, including pages meant for one site only.
+    pub fn sees_all_pages(&self) -> bool {
+        self.role >= Some(SpaceRole::Editor)
+    }
+
+    pub fn can_manage(&self) -> bool {
+        self.role == Some(SpaceRole::Manager) || self.is_admin
+    }
+
+    /// Whether the space is known to this agent at all (else every answer is 404).
+    pub fn knows_space(&self) -> bool {
+        self.can_read() || self.is_admin
+    }
+}
+
+/// A URL name made from a title: lower-case ASCII, accents dropped, other characters as dashes.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        let mapped = match c {
+            'a'..='z' | '0'..='9' => Some(c),
+            'à' | 'â' | 'ä' | 'á' => Some('a'),
+            'é' | 'è' | 'ê' | 'ë' => Some('e'),
+            'î' | 'ï' | 'í' => Some('i'),
+            'ô' | 'ö' | 'ó' => Some('o'),
+            'ù' | 'û' | 'ü' | 'ú' => Some('u'),
+            'ç' => Some('c'),
+            'œ' => {
+                slug.push('o');
+                Some('e')
+            }
+            'æ' => {
+                slug.push('a');
+                Some('e')
+            }
+            _ => None,
+        };
+        match mapped {
+            Some(c) => slug.push(c),
+            None if !slug.is_empty() && !slug.ends_with('-') => slug.push('-'),
+            None => {}
+        }
+    }
+    let mut slug: String = slug.chars().take(64).collect();
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +300,17 @@ mod tests {
         for bad in ["", "-rh", "rh-", "RH", "r h", "ré", "a/b", &"x".repeat(65)] {
             assert!(!valid_slug(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn titles_become_valid_slugs() {
+        assert_eq!(
+            slugify("Télétravail : règles générales"),
+            "teletravail-regles-generales"
+        );
+        assert_eq!(slugify("Congés & RTT 2026"), "conges-rtt-2026");
+        assert_eq!(slugify("Œuvres sociales"), "oeuvres-sociales");
+        assert_eq!(slugify("!!!"), "");
+        assert!(valid_slug(&slugify(&"Très long titre ".repeat(10))));
     }
 }

@@ -26,4 +26,5 @@ mod pg_roles;
 mod rate_limit;
 mod scim;
 mod sessions;
+mod spaces;
 mod tls;
