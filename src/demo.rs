@@ -49,6 +49,7 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
         let (_, password) = demo_account(&config, &db, login, display_name, roles).await?;
         demo_passwords.push((login, roles, password));
     }
+    crate::directory::demo::seed(&db).await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
     crate::say!();

@@ -42,6 +42,14 @@ pub const ACTIONS: &[&str] = &[
     "backup.verify",
     "backup.restore",
     "backup.prune",
+    // The who's-who.
+    "directory.field_policy_change",
+    "directory.profile_update",
+    "directory.department_create",
+    "directory.department_rename",
+    "directory.department_move",
+    "directory.site_create",
+    "directory.site_rename",
 ];
 
 /// Every outcome an entry can record.
