@@ -17,6 +17,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod csrf;
+mod directory;
 mod headers;
 mod migrations;
 mod oidc;
