@@ -54,15 +54,15 @@ struct Directorate {
 const DIRECTORATES: &[Directorate] = &[
     Directorate {
         name: TOP_DEPARTMENT,
-        director_title: "Directrice générale des services",
+        director_title: "Directeur général des services|Directrice générale des services",
         site: 0,
         services: &[
             Service {
                 name: "Secrétariat général",
                 head_title: "Responsable du secrétariat général",
                 titles: &[
-                    "Assistante de direction",
-                    "Chargé des assemblées",
+                    "Assistant de direction|Assistante de direction",
+                    "Chargé des assemblées|Chargée des assemblées",
                     "Agent d’accueil",
                 ],
                 skills: &[
@@ -76,14 +76,22 @@ const DIRECTORATES: &[Directorate] = &[
             Service {
                 name: "Communication",
                 head_title: "Responsable de la communication",
-                titles: &["Chargée de communication", "Graphiste", "Community manager"],
+                titles: &[
+                    "Chargé de communication|Chargée de communication",
+                    "Graphiste",
+                    "Community manager",
+                ],
                 skills: &["Réseaux sociaux", "PAO", "Relations presse", "Photographie"],
                 agents: 6,
             },
             Service {
                 name: "Affaires juridiques et marchés publics",
                 head_title: "Responsable des affaires juridiques",
-                titles: &["Juriste", "Acheteur public", "Assistant marchés"],
+                titles: &[
+                    "Juriste",
+                    "Acheteur public|Acheteuse publique",
+                    "Assistant marchés",
+                ],
                 skills: &[
                     "Marchés publics",
                     "Droit administratif",
@@ -96,7 +104,7 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Direction des ressources humaines",
-        director_title: "Directeur des ressources humaines",
+        director_title: "Directeur des ressources humaines|Directrice des ressources humaines",
         site: 0,
         services: &[
             Service {
@@ -115,9 +123,9 @@ const DIRECTORATES: &[Directorate] = &[
                 name: "Formation et recrutement",
                 head_title: "Responsable formation et recrutement",
                 titles: &[
-                    "Chargée de recrutement",
-                    "Chargé de formation",
-                    "Conseillère en prévention",
+                    "Chargé de recrutement|Chargée de recrutement",
+                    "Chargé de formation|Chargée de formation",
+                    "Conseiller en prévention|Conseillère en prévention",
                 ],
                 skills: &[
                     "Recrutement",
@@ -131,7 +139,7 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Direction des finances",
-        director_title: "Directrice des finances",
+        director_title: "Directeur des finances|Directrice des finances",
         site: 0,
         services: &[
             Service {
@@ -144,7 +152,10 @@ const DIRECTORATES: &[Directorate] = &[
             Service {
                 name: "Budget et contrôle de gestion",
                 head_title: "Responsable du budget",
-                titles: &["Contrôleur de gestion", "Chargée du budget"],
+                titles: &[
+                    "Contrôleur de gestion|Contrôleuse de gestion",
+                    "Chargé du budget|Chargée du budget",
+                ],
                 skills: &["Prospective financière", "Budget", "Subventions", "Excel"],
                 agents: 5,
             },
@@ -152,7 +163,7 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Direction des services techniques",
-        director_title: "Directeur des services techniques",
+        director_title: "Directeur des services techniques|Directrice des services techniques",
         site: 1,
         services: &[
             Service {
@@ -160,8 +171,8 @@ const DIRECTORATES: &[Directorate] = &[
                 head_title: "Responsable voirie et réseaux",
                 titles: &[
                     "Agent de voirie",
-                    "Chef d’équipe voirie",
-                    "Technicien réseaux",
+                    "Chef d’équipe voirie|Cheffe d’équipe voirie",
+                    "Technicien réseaux|Technicienne réseaux",
                 ],
                 skills: &["Signalisation", "Enrobés", "Éclairage public", "Permis C"],
                 agents: 28,
@@ -169,7 +180,11 @@ const DIRECTORATES: &[Directorate] = &[
             Service {
                 name: "Espaces verts",
                 head_title: "Responsable des espaces verts",
-                titles: &["Jardinier", "Élagueur", "Chef d’équipe espaces verts"],
+                titles: &[
+                    "Jardinier|Jardinière",
+                    "Élagueur|Élagueuse",
+                    "Chef d’équipe espaces verts|Cheffe d’équipe espaces verts",
+                ],
                 skills: &[
                     "Élagage",
                     "Gestion différenciée",
@@ -181,7 +196,12 @@ const DIRECTORATES: &[Directorate] = &[
             Service {
                 name: "Bâtiments",
                 head_title: "Responsable des bâtiments",
-                titles: &["Électricien", "Plombier", "Menuisier", "Peintre"],
+                titles: &[
+                    "Électricien|Électricienne",
+                    "Plombier|Plombière",
+                    "Menuisier|Menuisière",
+                    "Peintre",
+                ],
                 skills: &[
                     "Habilitation électrique",
                     "Plomberie",
@@ -193,7 +213,7 @@ const DIRECTORATES: &[Directorate] = &[
             Service {
                 name: "Garage municipal",
                 head_title: "Responsable du garage",
-                titles: &["Mécanicien", "Magasinier"],
+                titles: &["Mécanicien|Mécanicienne", "Magasinier|Magasinière"],
                 skills: &["Mécanique poids lourds", "Soudure", "Gestion de stock"],
                 agents: 8,
             },
@@ -201,20 +221,27 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Direction de l’éducation et de l’enfance",
-        director_title: "Directrice de l’éducation et de l’enfance",
+        director_title: "Directeur de l’éducation et de l’enfance|Directrice de l’éducation et de l’enfance",
         site: 3,
         services: &[
             Service {
                 name: "Écoles et restauration scolaire",
                 head_title: "Responsable des écoles",
-                titles: &["ATSEM", "Agent de restauration", "Animateur périscolaire"],
+                titles: &[
+                    "ATSEM",
+                    "Agent de restauration",
+                    "Animateur périscolaire|Animatrice périscolaire",
+                ],
                 skills: &["Petite enfance", "HACCP", "Animation", "PSC1"],
                 agents: 48,
             },
             Service {
                 name: "Petite enfance",
                 head_title: "Responsable petite enfance",
-                titles: &["Auxiliaire de puériculture", "Éducatrice de jeunes enfants"],
+                titles: &[
+                    "Auxiliaire de puériculture",
+                    "Éducateur de jeunes enfants|Éducatrice de jeunes enfants",
+                ],
                 skills: &["Petite enfance", "Accueil des familles", "PSC1"],
                 agents: 18,
             },
@@ -222,7 +249,7 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Direction de la culture",
-        director_title: "Directeur de la culture",
+        director_title: "Directeur de la culture|Directrice de la culture",
         site: 2,
         services: &[
             Service {
@@ -230,8 +257,8 @@ const DIRECTORATES: &[Directorate] = &[
                 head_title: "Responsable de la médiathèque",
                 titles: &[
                     "Bibliothécaire",
-                    "Assistant de conservation",
-                    "Médiatrice numérique",
+                    "Assistant de conservation|Assistante de conservation",
+                    "Médiateur numérique|Médiatrice numérique",
                 ],
                 skills: &[
                     "Catalogage",
@@ -243,11 +270,11 @@ const DIRECTORATES: &[Directorate] = &[
             },
             Service {
                 name: "Conservatoire",
-                head_title: "Directrice du conservatoire",
+                head_title: "Directeur du conservatoire|Directrice du conservatoire",
                 titles: &[
-                    "Professeur de piano",
-                    "Professeure de violon",
-                    "Professeur de formation musicale",
+                    "Professeur de piano|Professeure de piano",
+                    "Professeur de violon|Professeure de violon",
+                    "Professeur de formation musicale|Professeure de formation musicale",
                 ],
                 skills: &["Piano", "Violon", "Pédagogie musicale", "Orchestre"],
                 agents: 14,
@@ -256,11 +283,11 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Police municipale",
-        director_title: "Chef de la police municipale",
+        director_title: "Chef de la police municipale|Cheffe de la police municipale",
         site: 5,
         services: &[Service {
             name: "Brigade de jour",
-            head_title: "Brigadier-chef principal",
+            head_title: "Brigadier-chef principal|Brigadière-cheffe principale",
             titles: &[
                 "Gardien-brigadier",
                 "Agent de surveillance de la voie publique",
@@ -271,14 +298,14 @@ const DIRECTORATES: &[Directorate] = &[
     },
     Directorate {
         name: "Direction de l’urbanisme",
-        director_title: "Directrice de l’urbanisme",
+        director_title: "Directeur de l’urbanisme|Directrice de l’urbanisme",
         site: 0,
         services: &[
             Service {
                 name: "Droit des sols",
                 head_title: "Responsable du droit des sols",
                 titles: &[
-                    "Instructeur des autorisations d’urbanisme",
+                    "Instructeur des autorisations d’urbanisme|Instructrice des autorisations d’urbanisme",
                     "Agent d’accueil urbanisme",
                 ],
                 skills: &["Permis de construire", "PLU", "Cadastre"],
@@ -287,7 +314,10 @@ const DIRECTORATES: &[Directorate] = &[
             Service {
                 name: "Aménagement",
                 head_title: "Responsable de l’aménagement",
-                titles: &["Chargé d’opérations", "Dessinatrice SIG"],
+                titles: &[
+                    "Chargé d’opérations|Chargée d’opérations",
+                    "Dessinateur SIG|Dessinatrice SIG",
+                ],
                 skills: &["SIG", "Aménagement urbain", "Marchés publics", "AutoCAD"],
                 agents: 5,
             },
@@ -295,7 +325,8 @@ const DIRECTORATES: &[Directorate] = &[
     },
 ];
 
-const FIRST_NAMES: &[&str] = &[
+/// First names, female then male: titles agree with the name they go with.
+const FEMALE_NAMES: &[&str] = &[
     "Léa",
     "Nathalie",
     "Sophie",
@@ -321,6 +352,13 @@ const FIRST_NAMES: &[&str] = &[
     "Hélène",
     "Lucie",
     "Margaux",
+    "Yasmine",
+    "Sarah",
+    "Amandine",
+    "Gaëlle",
+    "Nadia",
+];
+const MALE_NAMES: &[&str] = &[
     "Nicolas",
     "Julien",
     "Thomas",
@@ -348,12 +386,8 @@ const FIRST_NAMES: &[&str] = &[
     "Kevin",
     "Louis",
     "Théo",
-    "Yasmine",
     "Karim",
-    "Sarah",
     "Mehdi",
-    "Amandine",
-    "Gaëlle",
     "Rémi",
     "Loïc",
 ];
@@ -451,7 +485,7 @@ fn ascii_part(name: &str) -> String {
 }
 
 struct NewAgent<'a> {
-    name: String,
+    name: (String, bool),
     title: &'a str,
     department: i64,
     site: i64,
@@ -468,19 +502,20 @@ struct Seeder {
 }
 
 impl Seeder {
-    fn name(&mut self) -> String {
+    /// A name not used yet, and whether it is a woman's (for the title's agreement).
+    fn name(&mut self) -> (String, bool) {
         loop {
-            let name = format!(
-                "{} {}",
-                self.seq.pick(FIRST_NAMES),
-                self.seq.pick(LAST_NAMES)
-            );
+            let female = self.seq.next() % 2 == 0;
+            let first = self
+                .seq
+                .pick(if female { FEMALE_NAMES } else { MALE_NAMES });
+            let name = format!("{first} {}", self.seq.pick(LAST_NAMES));
             // The demo's sign-in accounts keep their names to themselves.
             if name != "Camille Martin"
                 && name != "Hugo Bernard"
                 && self.used_names.insert(name.clone())
             {
-                return name;
+                return (name, female);
             }
         }
     }
@@ -500,7 +535,19 @@ impl Seeder {
     async fn insert(&mut self, tx: &mut Tx, agent: NewAgent<'_>) -> Result<i64, DbError> {
         self.count += 1;
         let n = self.count;
-        let (first, last) = agent.name.split_once(' ').unwrap_or((&agent.name, ""));
+        let (name, female) = agent.name;
+        let (first, last) = name.split_once(' ').unwrap_or((&name, ""));
+        // "Directeur des finances|Directrice des finances": the form that agrees with the name.
+        let title = match agent.title.split_once('|') {
+            Some((masculine, feminine)) => {
+                if female {
+                    feminine
+                } else {
+                    masculine
+                }
+            }
+            None => agent.title,
+        };
         let email = format!(
             "{}.{}@demo-sur-loire.example",
             ascii_part(first),
@@ -517,14 +564,14 @@ impl Seeder {
                                        issuer, subject) \
                  VALUES ('oidc', $1, $2, FALSE, $3, $3, 'urn:beffroi:demo', $4) RETURNING id",
             )
-            .bind(&agent.name).bind(&email).bind(time).bind(format!("demo-agent-{n}"))
+            .bind(&name).bind(&email).bind(time).bind(format!("demo-agent-{n}"))
             .fetch_one(&mut *conn).await?;
             sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, 'agent')")
                 .bind(id).execute(&mut *conn).await?;
             id
         });
         let profile = crate::directory::people::RawProfile {
-            title: Some(agent.title.to_owned()),
+            title: Some(title.to_owned()),
             department_id: Some(agent.department),
             site_id: Some(agent.site),
             manager_id: agent.manager,
@@ -592,8 +639,8 @@ async fn generate(tx: &mut Tx) -> Result<(), DbError> {
                 tx,
                 NewAgent {
                     bio: Some(format!(
-                        "{} de la commune. Mon équipe et moi sommes à votre écoute.",
-                        directorate.director_title
+                        "Je dirige « {} ». Mon équipe et moi sommes à votre écoute.",
+                        directorate.name
                     )),
                     name: director_name,
                     title: directorate.director_title,
