@@ -133,19 +133,17 @@ struct SavedFlag {
 }
 
 /// Builds the own-profile page: each field is `Some(value)` only when the agent may edit it.
-async fn own_page(
-    state: &AppState,
+fn own_page(
     shell: Shell,
     account_id: i64,
     dir: &Directory,
     shown: &RawProfile,
     errors: Vec<String>,
     saved: bool,
-) -> Result<OwnPage, AppError> {
-    let _ = state;
+) -> OwnPage {
     let editable = |f: Field| dir.policy.self_edit(f);
     let nothing_editable = !Field::ALL.into_iter().any(editable);
-    Ok(OwnPage {
+    OwnPage {
         max_skills: MAX_SKILLS.to_string(),
         max_bio: MAX_BIO_CHARS.to_string(),
         person_id: account_id,
@@ -161,7 +159,7 @@ async fn own_page(
         saved,
         nothing_editable,
         shell,
-    })
+    }
 }
 
 async fn own_form(
@@ -174,15 +172,13 @@ async fn own_form(
     let current = people::raw_profile(&state.db, user.account.id).await?;
     let saved = flag.is_ok_and(|Query(f)| f.saved == "1");
     let page = own_page(
-        &state,
         ctx.shell,
         user.account.id,
         &dir,
         &current,
         Vec::new(),
         saved,
-    )
-    .await?;
+    );
     render(StatusCode::OK, &page)
 }
 
@@ -250,16 +246,7 @@ async fn own_save(
     }
     if !errors.is_empty() {
         let messages = errors.iter().map(|id| ctx.shell.t(id)).collect();
-        let page = own_page(
-            &state,
-            ctx.shell,
-            user.account.id,
-            &dir,
-            &after,
-            messages,
-            false,
-        )
-        .await?;
+        let page = own_page(ctx.shell, user.account.id, &dir, &after, messages, false);
         return render(status, &page);
     }
     if let Some((bytes, media)) = new_photo {

@@ -37,6 +37,7 @@ let server;
 let workDir;
 let base;
 let agentPassword;
+let adminPassword;
 let browser;
 let context;
 let page;
@@ -61,9 +62,10 @@ function startDemo(dir) {
       output.stdout += chunk;
       const url = /^\s*URL:\s+(https:\/\/\S+?)\/?\s*$/m.exec(output.stdout);
       const agent = /^\s*Agent one-time pass\.:\s+(\S+)\s*$/m.exec(output.stdout);
-      if (url && agent) {
+      const admin = /^\s*One-time password:\s+(\S+)\s*$/m.exec(output.stdout);
+      if (url && agent && admin) {
         clearTimeout(timer);
-        resolvePromise({ url: url[1], agent: agent[1] });
+        resolvePromise({ url: url[1], agent: agent[1], admin: admin[1] });
       }
     });
     child.on('error', (e) => fail(e.message));
@@ -95,23 +97,23 @@ async function submitAndWait(p, action) {
 }
 
 /** axe at 1280 px and 360 px, a screenshot at each, and no sideways scrolling on the phone. */
-async function checkPage(name) {
+async function checkPage(name, p = page) {
   await mkdir(ARTEFACTS, { recursive: true });
-  await page.setViewportSize({ width: 1280, height: 900 });
-  assert.deepEqual(await axeViolations(page), [], `axe violations on ${name} at 1280 px`);
-  await page.screenshot({ path: join(ARTEFACTS, `directory-${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize({ width: 360, height: 740 });
+  await p.setViewportSize({ width: 1280, height: 900 });
+  assert.deepEqual(await axeViolations(p), [], `axe violations on ${name} at 1280 px`);
+  await p.screenshot({ path: join(ARTEFACTS, `directory-${name}-desktop.png`), fullPage: true });
+  await p.setViewportSize({ width: 360, height: 740 });
   try {
-    await page.screenshot({ path: join(ARTEFACTS, `directory-${name}-360.png`), fullPage: true });
-    const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+    await p.screenshot({ path: join(ARTEFACTS, `directory-${name}-360.png`), fullPage: true });
+    const { scrollWidth, clientWidth } = await p.evaluate(() => ({
       scrollWidth: document.documentElement.scrollWidth,
       clientWidth: document.documentElement.clientWidth,
     }));
     assert.equal(clientWidth, 360);
     assert.ok(scrollWidth <= 360, `${name} scrolls sideways at 360 px: scrollWidth ${scrollWidth}`);
-    assert.deepEqual(await axeViolations(page), [], `axe violations on ${name} at 360 px`);
+    assert.deepEqual(await axeViolations(p), [], `axe violations on ${name} at 360 px`);
   } finally {
-    await page.setViewportSize({ width: 1280, height: 900 });
+    await p.setViewportSize({ width: 1280, height: 900 });
   }
 }
 
@@ -125,6 +127,7 @@ before(async () => {
   const started = await demo.ready;
   base = started.url;
   agentPassword = started.agent;
+  adminPassword = started.admin;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu'] });
   context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR', acceptDownloads: true });
   page = await context.newPage();
@@ -139,16 +142,21 @@ after(async () => {
 
 process.on('exit', () => { if (server && server.exitCode === null) server.kill('SIGKILL'); });
 
+/** Signs in on `p` and replaces the one-time password. */
+async function signIn(p, login, oneTime) {
+  await p.goto(`${base}/login`);
+  await p.getByLabel('Identifiant').fill(login);
+  await p.getByLabel('Mot de passe').fill(oneTime);
+  await submitAndWait(p, () => p.getByRole('button', { name: 'Se connecter' }).click());
+  assert.equal(new URL(p.url()).pathname, '/account/password');
+  await p.locator('#current').fill(oneTime);
+  await p.locator('#new').fill(NEW_PASSWORD);
+  await p.locator('#confirm').fill(NEW_PASSWORD);
+  await submitAndWait(p, () => p.getByRole('button', { name: 'Enregistrer' }).click());
+}
+
 test('a. camille signs in and finds a colleague by skill from the navigation', async () => {
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Identifiant').fill('camille');
-  await page.getByLabel('Mot de passe').fill(agentPassword);
-  await submitAndWait(page, () => page.getByRole('button', { name: 'Se connecter' }).click());
-  assert.equal(new URL(page.url()).pathname, '/account/password');
-  await page.locator('#current').fill(agentPassword);
-  await page.locator('#new').fill(NEW_PASSWORD);
-  await page.locator('#confirm').fill(NEW_PASSWORD);
-  await submitAndWait(page, () => page.getByRole('button', { name: 'Enregistrer' }).click());
+  await signIn(page, 'camille', agentPassword);
 
   await page.goto(`${base}/`);
   const nav = page.getByRole('navigation', { name: 'Navigation principale' }).getByRole('link', { name: 'Annuaire' });
@@ -242,4 +250,31 @@ test('d. camille edits her own profile, with a photo', async () => {
   assert.equal(await photo.count(), 1);
   assert.ok(await photo.evaluate((img) => img.complete && img.naturalWidth === 1), 'the photo is served');
   await checkPage('own-profile');
+});
+
+test('e. the administrator\'s directory pages pass axe; a policy change applies at once', async () => {
+  const other = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+  try {
+    const p = await other.newPage();
+    await signIn(p, 'admin', adminPassword);
+    await p.goto(`${base}/admin/directory`);
+    assert.equal(await p.getByRole('heading', { level: 1 }).innerText(), 'Administration de l’annuaire');
+    assert.match(await p.locator('.dept-tree').innerText(), /Comptabilité/);
+    await checkPage('admin-structure', p);
+    await p.goto(`${base}/admin/directory/fields`);
+    await checkPage('admin-fields', p);
+    await p.getByLabel('Qui peut voir : Compétences').selectOption('private');
+    await submitAndWait(p, () => p.getByRole('button', { name: 'Enregistrer' }).click());
+    assert.match(await p.getByRole('status').innerText(), /Modifications enregistrées/);
+    // Camille no longer sees colleagues' skills, nor finds them by skill.
+    await page.goto(`${base}/people?skill=march%C3%A9s+publics`);
+    assert.equal(await page.locator('.person-list > li').count(), 0);
+    await page.goto(colleagueUrl);
+    assert.equal(await page.getByRole('heading', { name: 'Compétences' }).count(), 0);
+    // The administrator's edit form for that colleague.
+    await p.goto(`${colleagueUrl}/edit`);
+    await checkPage('admin-edit', p);
+  } finally {
+    await other.close();
+  }
 });
