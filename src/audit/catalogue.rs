@@ -45,6 +45,7 @@ pub const ACTIONS: &[&str] = &[
     // The who's-who.
     "directory.field_policy_change",
     "directory.profile_update",
+    "directory.private_read",
     "directory.department_create",
     "directory.department_rename",
     "directory.department_move",

@@ -25,6 +25,7 @@ use crate::http::error::AppError;
 use crate::http::extract::CurrentUser;
 use crate::http::pages::{PageContext, Shell, render};
 use crate::routes::RouteTable;
+use crate::security_events::{self, Actor};
 
 /// Results per page of a search.
 pub const PAGE_SIZE: i64 = 20;
@@ -66,6 +67,39 @@ impl Directory {
 
     pub fn view(&self, person: &Person) -> PersonView {
         PersonView::new(person, &self.tree)
+    }
+
+    /// Whether showing `people` to this viewer reads data the policy keeps from other agents:
+    /// an administrator looking at someone else while some field is not for everyone.
+    pub fn reads_private(&self, people: impl IntoIterator<Item = i64>) -> bool {
+        self.viewer.is_admin
+            && self
+                .policy
+                .rules
+                .iter()
+                .any(|r| r.visibility != policy::Visibility::Everyone)
+            && people.into_iter().any(|id| id != self.viewer.account_id)
+    }
+
+    /// Records an administrator's read of other agents' restricted fields before it is shown
+    /// (`what`: the page; `target`: the agent, when there is one).
+    pub async fn record_private_read(
+        &self,
+        state: &AppState,
+        actor: &Actor,
+        target: Option<i64>,
+        details: serde_json::Value,
+    ) -> Result<(), AppError> {
+        security_events::record_alone(
+            &state.audit,
+            actor,
+            "directory.private_read",
+            target.map(|id| format!("account:{id}")),
+            "success",
+            details,
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -205,6 +239,7 @@ async fn search(
     State(state): State<AppState>,
     ctx: PageContext,
     CurrentUser(user): CurrentUser,
+    actor: Actor,
     form: Result<Query<SearchForm>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let form = form.map(|Query(f)| f).unwrap_or_default();
@@ -255,6 +290,12 @@ async fn search(
     };
     let has_next = found.len() as i64 > PAGE_SIZE;
     found.truncate(usize::try_from(PAGE_SIZE).unwrap_or(20));
+    if dir.reads_private(found.iter().map(|p| p.id)) {
+        let details = serde_json::json!({ "what": "search", "page": page,
+            "accounts": found.iter().map(|p| p.id).collect::<Vec<_>>() });
+        dir.record_private_read(&state, &actor, None, details)
+            .await?;
+    }
     let link = |page: i64| {
         let mut out = url::form_urlencoded::Serializer::new(String::from("/people?"));
         for (k, v) in [
@@ -332,10 +373,16 @@ async fn profile(
     State(state): State<AppState>,
     ctx: PageContext,
     CurrentUser(user): CurrentUser,
+    actor: Actor,
     Path(raw_id): Path<String>,
 ) -> Result<Response, AppError> {
     let dir = Directory::load(&state.db, &user.account).await?;
     let person = load_person(&state, &dir, &raw_id).await?;
+    if dir.reads_private([person.id]) {
+        let details = serde_json::json!({ "what": "profile" });
+        dir.record_private_read(&state, &actor, Some(person.id), details)
+            .await?;
+    }
     let reports = people::find_people(
         &state.db,
         &dir.viewer,
@@ -361,10 +408,16 @@ async fn profile(
 async fn vcard_download(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    actor: Actor,
     Path(raw_id): Path<String>,
 ) -> Result<Response, AppError> {
     let dir = Directory::load(&state.db, &user.account).await?;
     let person = load_person(&state, &dir, &raw_id).await?;
+    if dir.reads_private([person.id]) {
+        let details = serde_json::json!({ "what": "vcard" });
+        dir.record_private_read(&state, &actor, Some(person.id), details)
+            .await?;
+    }
     let organisation = crate::organisation::load(&state.db).await?.name;
     let units: Vec<String> = person
         .department_id
@@ -411,6 +464,7 @@ async fn vcard_download(
 async fn photo(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    actor: Actor,
     Path(raw_id): Path<String>,
 ) -> Result<Response, AppError> {
     let dir = Directory::load(&state.db, &user.account).await?;
@@ -423,6 +477,13 @@ async fn photo(
     };
     if !media.is_image() {
         return Err(AppError::NotFound);
+    }
+    let photo_restricted =
+        dir.policy.rule(policy::Field::Photo).visibility != policy::Visibility::Everyone;
+    if photo_restricted && dir.reads_private([person.id]) {
+        let details = serde_json::json!({ "what": "photo" });
+        dir.record_private_read(&state, &actor, Some(person.id), details)
+            .await?;
     }
     let store = BlobStore::in_data_dir(&state.config.storage.data_dir);
     let bytes = store

@@ -447,11 +447,19 @@ async fn admin_form(
     State(state): State<AppState>,
     ctx: PageContext,
     CurrentUser(user): CurrentUser,
+    actor: Actor,
     Path(raw_id): Path<String>,
     flag: Result<Query<SavedFlag>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let target = admin_target(&state, &user, &raw_id).await?;
     let current = people::raw_profile(&state.db, target.id).await?;
+    // The form shows every stored value, whatever the policy: on record, like any such read.
+    let dir = Directory::load(&state.db, &user.account).await?;
+    if dir.reads_private([target.id]) {
+        let details = json!({ "what": "edit_form" });
+        dir.record_private_read(&state, &actor, Some(target.id), details)
+            .await?;
+    }
     let saved = flag.is_ok_and(|Query(f)| f.saved == "1");
     let page = admin_page(
         &state,

@@ -195,6 +195,20 @@ async fn mobile_is_seen_and_searchable_only_on_the_same_branch(backend: Backend)
         let (_, found) = get(app, viewer, "/people?skill=march%C3%A9s").await;
         assert!(found.contains(&link));
     }
+    // The administrator's reads of restricted data are on record; the agent's own are not.
+    let reads = audit_entries(app.db(), "directory.private_read").await;
+    assert_eq!(reads.len(), 1, "one search by the administrator");
+    assert_eq!(reads[0].actor_id, Some(org.admin.1));
+    assert_eq!(details(&reads[0])["what"], "search");
+    assert_eq!(details(&reads[0])["accounts"][0], org.alice.1);
+    let (status, _) = get(app, &org.admin.0, &alice_page).await;
+    assert_eq!(status, 200);
+    let reads = audit_entries(app.db(), "directory.private_read").await;
+    assert_eq!(reads.len(), 2);
+    assert_eq!(
+        reads[1].target.as_deref(),
+        Some(format!("account:{}", org.alice.1).as_str())
+    );
 
     // A disabled account is nowhere.
     set_policy(
