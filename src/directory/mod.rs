@@ -9,6 +9,7 @@ pub mod pages;
 pub mod people;
 pub mod policy;
 pub mod profile;
+pub mod provisioning;
 pub mod structure;
 pub mod tree;
 pub mod vcard;

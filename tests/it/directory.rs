@@ -8,7 +8,9 @@ use beffroi::directory::people::{self, RawProfile};
 use beffroi::directory::structure;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, audit_entries, details, extract_csrf, spawn_app};
+use crate::helpers::{
+    Backend, Options, TestApp, audit_entries, details, extract_csrf, spawn_app, spawn_app_with,
+};
 
 const ALICE_MOBILE: &str = "06 39 98 11 22";
 const ALICE_OFFICE: &str = "02 99 00 12 34";
@@ -647,6 +649,152 @@ async fn departments_move_without_cycles_and_every_change_is_audited(backend: Ba
     assert!(page.contains("Paie et carrières") && extract_csrf(&page).is_some());
 }
 
+/// Beffroi with SCIM provisioning (and an identity provider that is never contacted).
+async fn spawn_scim_app(backend: Backend) -> (TestApp, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let token = beffroi::auth::session::random_token().unwrap();
+    let dir = tempfile::tempdir().unwrap().keep();
+    let token_path = dir.join("scim-token");
+    std::fs::write(&token_path, format!("{token}\n")).unwrap();
+    let secret = dir.join("oidc-secret");
+    std::fs::write(&secret, "unused\n").unwrap();
+    for path in [&token_path, &secret] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(
+        backend,
+        Options {
+            server_extra: format!(
+                "listen = \"127.0.0.1:{port}\"\npublic_url = \"https://127.0.0.1:{port}\"\n"
+            ),
+            extra: format!(
+                "[oidc]\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"beffroi\"\n\
+                 client_secret_file = \"{}\"\n[scim]\ntoken_file = \"{}\"\n",
+                secret.display(),
+                token_path.display()
+            ),
+            ..Options::default()
+        },
+    )
+    .await;
+    (app, token)
+}
+
+async fn account_of(app: &TestApp, subject: &str) -> i64 {
+    beffroi::with_db!(app.db(), pool => sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM accounts WHERE subject = $1").bind(subject).fetch_one(pool).await.unwrap())
+}
+
+async fn scim_users_carry_their_placement(backend: Backend) {
+    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let (app, token) = spawn_scim_app(backend).await;
+    let http = app.client_without_origin();
+    let send = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        http.request(method, app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+    };
+    let created = send(
+        reqwest::Method::POST,
+        "/Users".into(),
+        serde_json::json!({
+            "schemas": [USER, ENTERPRISE], "userName": "mdurand", "displayName": "Marie Durand",
+            "title": "Directrice des finances",
+            ENTERPRISE: { "department": "Direction des finances" }
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let boss: serde_json::Value = created.json().await.unwrap();
+    let boss_scim = boss["id"].as_str().unwrap().to_owned();
+    let agent_body = |title: &str| {
+        serde_json::json!({
+            "schemas": [USER, ENTERPRISE], "userName": "pleroy", "displayName": "Paul Leroy",
+            "title": title,
+            ENTERPRISE: { "department": "Direction des finances", "manager": { "value": boss_scim } }
+        })
+    };
+    let created = send(
+        reqwest::Method::POST,
+        "/Users".into(),
+        agent_body("Comptable"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let agent_scim = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (boss_id, agent_id) = (
+        account_of(&app, "mdurand").await,
+        account_of(&app, "pleroy").await,
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM departments WHERE name = 'Direction des finances'")
+            .await,
+        1
+    );
+    let finances = app
+        .count("SELECT id FROM departments WHERE name = 'Direction des finances'")
+        .await;
+    let placed = people::raw_profile(app.db(), agent_id).await.unwrap();
+    assert_eq!(placed.title.as_deref(), Some("Comptable"));
+    assert_eq!(placed.department_id, Some(finances));
+    assert_eq!(placed.manager_id, Some(boss_id));
+    assert_eq!(
+        people::raw_profile(app.db(), boss_id)
+            .await
+            .unwrap()
+            .department_id,
+        Some(finances)
+    );
+    assert_eq!(
+        audit_entries(app.db(), "directory.department_create")
+            .await
+            .len(),
+        1
+    );
+
+    // A PUT changes the title; the audit entry says what changed, by SCIM.
+    let replaced = send(
+        reqwest::Method::PUT,
+        format!("/Users/{agent_scim}"),
+        agent_body("Comptable principal"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_eq!(
+        people::raw_profile(app.db(), agent_id)
+            .await
+            .unwrap()
+            .title
+            .as_deref(),
+        Some("Comptable principal")
+    );
+    let updates = audit_entries(app.db(), "directory.profile_update").await;
+    assert_eq!(updates.len(), 3);
+    let last = details(updates.last().unwrap());
+    assert_eq!(last["by"], "scim");
+    assert_eq!(last["changes"]["title"]["before"], "Comptable");
+    assert!(last["changes"].get("manager_id").is_none());
+    assert_eq!(
+        updates.last().unwrap().target.as_deref(),
+        Some(format!("account:{agent_id}").as_str())
+    );
+}
+
 both_backends!(
     mobile_is_seen_and_searchable_only_on_the_same_branch,
     photos_are_sniffed_bounded_and_served_after_the_visibility_check,
@@ -654,4 +802,5 @@ both_backends!(
     administrators_edit_placements_with_an_audited_before_and_after,
     the_org_chart_survives_a_loop_in_manager_links,
     departments_move_without_cycles_and_every_change_is_audited,
+    scim_users_carry_their_placement,
 );
