@@ -10,7 +10,7 @@ ALTER TABLE agent_profiles ADD COLUMN photo_sha256 TEXT;
 ALTER TABLE agent_profiles ADD COLUMN photo_type TEXT CHECK (photo_type IN ('png', 'jpeg', 'webp'));
 
 -- One row per skill, so that a search by skill is an indexed lookup. `skill_key` is the
--- lower-cased form searched on; `skill` is what the agent typed.
+-- lower-cased form without accents that searches match; `skill` is what the agent typed.
 CREATE TABLE agent_skills (
     account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     position   INTEGER NOT NULL,

@@ -148,6 +148,40 @@ macro_rules! digits_of {
     };
 }
 
+/// `expr` lower-cased without French accents, the form searched on (SQLite's `lower` folds
+/// ASCII only, so accented capitals are replaced first).
+macro_rules! folded {
+    ($expr:literal) => {
+        concat!(
+            "lower(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(",
+            "replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(",
+            "replace(replace(replace(replace(replace(replace(",
+            $expr,
+            ", 'É', 'e'), 'È', 'e'), 'Ê', 'e'), 'Ë', 'e'), 'é', 'e'), 'è', 'e'), 'ê', 'e'), 'ë', 'e'),",
+            " 'À', 'a'), 'Â', 'a'), 'à', 'a'), 'â', 'a'), 'Î', 'i'), 'Ï', 'i'), 'î', 'i'), 'ï', 'i'),",
+            " 'Ô', 'o'), 'ô', 'o'), 'Ù', 'u'), 'Û', 'u'), 'ù', 'u'), 'û', 'u'), 'ü', 'u'), 'Ç', 'c'),",
+            " 'ç', 'c'), 'Œ', 'oe'))"
+        )
+    };
+}
+
+/// Lower case without French accents: what [`folded!`] does in SQL, for patterns and keys.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'é' | 'è' | 'ê' | 'ë' => "e".to_owned(),
+            'à' | 'â' => "a".to_owned(),
+            'î' | 'ï' => "i".to_owned(),
+            'ô' => "o".to_owned(),
+            'ù' | 'û' | 'ü' => "u".to_owned(),
+            'ç' => "c".to_owned(),
+            'œ' => "oe".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// The one query; `$cte` turns the two JSON arrays ($2: the viewer's branch, $15: departments
 /// searched) into rows, which is the only part that differs between backends.
 macro_rules! people_sql {
@@ -173,7 +207,9 @@ macro_rules! people_sql {
              WHERE a.disabled = FALSE \
                AND EXISTS (SELECT 1 FROM account_roles ar WHERE ar.account_id = a.id AND ar.role = 'agent') \
                AND ($11 IS NULL OR a.id = $11) \
-               AND ($12 = '' OR lower(a.display_name) LIKE $12 ESCAPE '\\' \
+               AND ($12 = '' OR ",
+            folded!("a.display_name"),
+            " LIKE $12 ESCAPE '\\' \
                     OR (", visible!("$3"), " AND lower(a.email) LIKE $12 ESCAPE '\\') \
                     OR (", visible!("$7"), " AND EXISTS (SELECT 1 FROM agent_skills k \
                           WHERE k.account_id = a.id AND k.skill_key LIKE $12 ESCAPE '\\')) \
@@ -186,7 +222,7 @@ macro_rules! people_sql {
                AND ($18 IS NULL OR (p.manager_id = $18 AND m.id IS NOT NULL AND ", visible!("$10"), ")) \
                AND ($19 = FALSE OR (NOT (m.id IS NOT NULL AND COALESCE(", visible!("$10"), ", FALSE)) \
                     AND ", visible_reports!(), " > 0)) \
-             ORDER BY lower(a.display_name), a.id \
+             ORDER BY ", folded!("a.display_name"), ", a.id \
              LIMIT $20 OFFSET $21"
         )
     };
@@ -203,7 +239,7 @@ const PEOPLE_POSTGRES: &str = people_sql!(
 
 /// `%text%` for LIKE, lower-cased, with LIKE's own wildcards escaped.
 pub fn like_pattern(text: &str) -> String {
-    let text = text.trim().to_lowercase();
+    let text = fold(text.trim());
     if text.is_empty() {
         return String::new();
     }
@@ -386,7 +422,7 @@ pub async fn save_profile(
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(account_id).bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(skill).bind(skill.to_lowercase())
+            .bind(skill).bind(fold(skill))
             .execute(&mut *conn).await?;
         }
     });
@@ -428,6 +464,7 @@ mod tests {
     #[test]
     fn patterns_escape_wildcards() {
         assert_eq!(like_pattern("  Ma_r%tin "), "%ma\\_r\\%tin%");
+        assert_eq!(like_pattern("Éloïse"), "%eloise%");
         assert_eq!(like_pattern(""), "");
         assert_eq!(digits_pattern("06 12 34"), "%061234%");
         assert_eq!(digits_pattern("Martin"), "");

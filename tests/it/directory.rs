@@ -165,6 +165,21 @@ async fn mobile_is_seen_and_searchable_only_on_the_same_branch(backend: Backend)
         !found.contains(&link),
         "carol must not find alice by her mobile"
     );
+    // Names and skills match without case or accents (SQLite's lower() folds ASCII only).
+    set_policy(
+        app,
+        "UPDATE accounts SET display_name = 'Éloïse Carol' WHERE username = 'carol'",
+    )
+    .await;
+    let (_, found) = get(app, &org.bob.0, "/people?q=eloise").await;
+    assert!(found.contains(&format!("href=\"/people/{}\"", org.carol.1)));
+    let (_, found) = get(app, &org.bob.0, "/people?q=%C3%89LO%C3%8FSE").await;
+    assert!(found.contains(&format!("href=\"/people/{}\"", org.carol.1)));
+    let (_, found) = get(app, &org.carol.0, "/people?q=MARCHES+PUB").await;
+    assert!(
+        found.contains(&link),
+        "a skill typed without accents still matches"
+    );
     // By name, carol finds her, and the result card shows no mobile.
     let (_, found) = get(app, &org.carol.0, "/people?q=ALI").await;
     assert!(found.contains(&link));
