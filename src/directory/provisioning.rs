@@ -1,4 +1,4 @@
-//! Placement from the directory: when a SCIM User (POST or PUT) carries `title` and the
+//! Placement from the directory: when a SCIM User (POST, PUT or PATCH) carries `title` and the
 //! enterprise extension (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`,
 //! RFC 7643 §4.3: `department`, `manager.value`), the agent's title, department and manager
 //! follow it. A department unknown by name is created at the top of the tree; a manager is
@@ -53,6 +53,60 @@ impl ScimPlacement {
                 .and_then(Value::as_object)
                 .and_then(|m| text(get_ci(m, "value"))),
         }
+    }
+
+    /// The placement set by a PATCH (RFC 7644 §3.5.2): `add` and `replace` operations on
+    /// `title`, the extension's `department` and `manager` (or `manager.value`), with a path or
+    /// inside a path-less value. Removals are not applied: the placement stays as it was.
+    pub fn of_patch(body: &Map<String, Value>) -> Self {
+        let mut out = Self::default();
+        let operations = get_ci(body, "Operations").and_then(Value::as_array);
+        for op in operations
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+        {
+            let kind = get_ci(op, "op").and_then(Value::as_str).unwrap_or_default();
+            if !kind.eq_ignore_ascii_case("add") && !kind.eq_ignore_ascii_case("replace") {
+                continue;
+            }
+            let value = get_ci(op, "value");
+            let path = get_ci(op, "path").and_then(Value::as_str).map(str::trim);
+            let Some(path) = path.filter(|p| !p.is_empty()) else {
+                if let Some(obj) = value.and_then(Value::as_object) {
+                    out.merge(Self::of(obj));
+                }
+                continue;
+            };
+            let path = path.to_ascii_lowercase();
+            let attribute = path
+                .strip_prefix(&ENTERPRISE_URN.to_ascii_lowercase())
+                .map(|rest| rest.trim_start_matches(':'));
+            match (path.as_str(), attribute) {
+                ("title" | "urn:ietf:params:scim:schemas:core:2.0:user:title", _) => {
+                    out.title = text(value).or(out.title);
+                }
+                (_, Some("department")) => out.department = text(value).or(out.department),
+                (_, Some("manager.value")) => {
+                    out.manager_scim_id = text(value).or(out.manager_scim_id);
+                }
+                (_, Some("manager")) => {
+                    let id = match value {
+                        Some(Value::Object(m)) => text(get_ci(m, "value")),
+                        other => text(other),
+                    };
+                    out.manager_scim_id = id.or(out.manager_scim_id);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.title = other.title.or(self.title.take());
+        self.department = other.department.or(self.department.take());
+        self.manager_scim_id = other.manager_scim_id.or(self.manager_scim_id.take());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -164,5 +218,22 @@ mod tests {
         assert_eq!(placement.manager_scim_id.as_deref(), Some("abc"));
         let junk = json!({ "title": 3, ENTERPRISE_URN: { "department": "x".repeat(201) } });
         assert!(ScimPlacement::of(junk.as_object().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn reads_patch_operations() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                { "op": "Replace", "path": "title", "value": "Chef" },
+                { "op": "add", "path": format!("{ENTERPRISE_URN}:manager"), "value": { "value": "m1" } },
+                { "op": "replace", "value": { ENTERPRISE_URN: { "department": "Culture" } } },
+                { "op": "remove", "path": format!("{ENTERPRISE_URN}:department") }
+            ]
+        });
+        let placement = ScimPlacement::of_patch(body.as_object().unwrap());
+        assert_eq!(placement.title.as_deref(), Some("Chef"));
+        assert_eq!(placement.manager_scim_id.as_deref(), Some("m1"));
+        assert_eq!(placement.department.as_deref(), Some("Culture"));
     }
 }

@@ -808,6 +808,31 @@ async fn scim_users_carry_their_placement(backend: Backend) {
         updates.last().unwrap().target.as_deref(),
         Some(format!("account:{agent_id}").as_str())
     );
+    // A PATCH, as Entra ID sends it, moves the agent to another department (created by name).
+    let patched = send(
+        reqwest::Method::PATCH,
+        format!("/Users/{agent_scim}"),
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace",
+                "path": format!("{ENTERPRISE}:department"), "value": "Culture" }]
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(patched.status(), 200);
+    let culture = app
+        .count("SELECT id FROM departments WHERE name = 'Culture'")
+        .await;
+    let moved = people::raw_profile(app.db(), agent_id).await.unwrap();
+    assert_eq!(moved.department_id, Some(culture));
+    assert_eq!(moved.manager_id, Some(boss_id), "the manager stays");
+    assert_eq!(
+        audit_entries(app.db(), "directory.department_create")
+            .await
+            .len(),
+        2
+    );
 }
 
 both_backends!(

@@ -215,12 +215,16 @@ pub async fn modify(
     let ops = patch::parse_request(body, &USER)?;
     let base = scim.base.clone();
     let details = json!({ "operations": ops.len() });
-    update(state, scim, id, "scim.user_patch", details, |current| {
+    let record = update(state, scim, id, "scim.user_patch", details, |current| {
         let mut resource = user::writable(&user::render(current, &base));
         patch::apply(&mut resource, &ops, &USER)?;
         UserData::parse(&resource)
     })
-    .await
+    .await?;
+    let placement = crate::directory::provisioning::ScimPlacement::of_patch(body);
+    crate::directory::provisioning::apply(&state.db, &scim.actor, record.account_id, &placement)
+        .await?;
+    Ok(record)
 }
 
 /// DELETE /Users/{id} (RFC 7644 §3.6): gone from SCIM at once; the account is kept, disabled.
