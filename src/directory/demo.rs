@@ -175,7 +175,7 @@ const DIRECTORATES: &[Directorate] = &[
                     "Technicien réseaux|Technicienne réseaux",
                 ],
                 skills: &["Signalisation", "Enrobés", "Éclairage public", "Permis C"],
-                agents: 28,
+                agents: 32,
             },
             Service {
                 name: "Espaces verts",
@@ -191,7 +191,7 @@ const DIRECTORATES: &[Directorate] = &[
                     "Arrosage",
                     "Fleurissement",
                 ],
-                agents: 26,
+                agents: 30,
             },
             Service {
                 name: "Bâtiments",
@@ -233,7 +233,7 @@ const DIRECTORATES: &[Directorate] = &[
                     "Animateur périscolaire|Animatrice périscolaire",
                 ],
                 skills: &["Petite enfance", "HACCP", "Animation", "PSC1"],
-                agents: 48,
+                agents: 56,
             },
             Service {
                 name: "Petite enfance",
