@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, Options, TestApp, spawn_app_with};
 use beffroi::http::middleware::security_headers::security_headers;
 
 both_backends!(every_route_answers_with_the_security_headers);
@@ -64,7 +64,16 @@ async fn walk(app: &TestApp, client: &reqwest::Client, label: &str) {
 }
 
 async fn every_route_answers_with_the_security_headers(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Two walks of the whole route table and every asset exceed the default burst of the
+    // per-address rate limit as the table grows; this test is about headers, not limits.
+    let app = spawn_app_with(
+        backend,
+        Options {
+            extra: "[security]\nrequest_burst = 1000\n".into(),
+            ..Options::default()
+        },
+    )
+    .await;
     app.create_admin("alice", "a long enough password").await;
     let anonymous = app.client();
     walk(&app, &anonymous, "anonymous").await;
