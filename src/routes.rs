@@ -96,6 +96,7 @@ pub fn table() -> RouteTable {
     let table = crate::branding::admin::routes(table);
     let table = crate::spaces::routes::routes(table);
     let table = crate::spaces::admin::routes(table);
+    let table = crate::directory::routes(table);
     crate::auth::local::routes(table)
 }
 

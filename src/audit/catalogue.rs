@@ -61,6 +61,15 @@ pub const ACTIONS: &[&str] = &[
     "page.delete",
     "page.attachment_add",
     "page.attachment_remove",
+    // The who's-who.
+    "directory.field_policy_change",
+    "directory.profile_update",
+    "directory.private_read",
+    "directory.department_create",
+    "directory.department_rename",
+    "directory.department_move",
+    "directory.site_create",
+    "directory.site_rename",
 ];
 
 /// Every outcome an entry can record.

@@ -73,6 +73,13 @@ impl Shell {
                 current: current_path == "/",
             });
             nav.push(NavItem {
+                href: "/people",
+                label: lang.t("nav-directory"),
+                current: ["/people", "/org-chart", "/profile"]
+                    .iter()
+                    .any(|p| current_path.starts_with(p)),
+            });
+            nav.push(NavItem {
                 href: "/spaces",
                 label: lang.t("nav-spaces"),
                 current: current_path.starts_with("/spaces"),

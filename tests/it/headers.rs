@@ -64,7 +64,8 @@ async fn walk(app: &TestApp, client: &reqwest::Client, label: &str) {
 }
 
 async fn every_route_answers_with_the_security_headers(backend: Backend) {
-    // Two walks over every route outgrow the default burst of 100 requests per address.
+    // Two walks of the whole route table and every asset exceed the default burst of the
+    // per-address rate limit as the table grows; this test is about headers, not limits.
     let app = spawn_app_with(
         backend,
         Options {

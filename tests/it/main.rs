@@ -18,6 +18,7 @@ mod branding;
 mod cli;
 mod crash;
 mod csrf;
+mod directory;
 mod headers;
 mod migrations;
 mod oidc;

@@ -125,7 +125,23 @@ pub async fn create(
         events,
     )
     .await?;
-    reload(state, &scim_id).await
+    let record = reload(state, &scim_id).await?;
+    place(state, scim, &record, body).await?;
+    Ok(record)
+}
+
+/// Title, department and manager from the enterprise extension (see
+/// [`crate::directory::provisioning`]), once the User itself is written.
+async fn place(
+    state: &AppState,
+    scim: &Scim,
+    record: &UserRecord,
+    body: &Map<String, Value>,
+) -> Result<(), ScimError> {
+    let placement = crate::directory::provisioning::ScimPlacement::of(body);
+    crate::directory::provisioning::apply(&state.db, &scim.actor, record.account_id, &placement)
+        .await?;
+    Ok(())
 }
 
 /// Shared by PUT and PATCH: `change` turns the current record into the new User; `action` and
@@ -180,10 +196,12 @@ pub async fn replace(
 ) -> Result<UserRecord, ScimError> {
     require_schema(body, &USER)?;
     let data = UserData::parse(&canonical_attributes(&USER, body))?;
-    update(state, scim, id, "scim.user_replace", json!({}), |_| {
+    let record = update(state, scim, id, "scim.user_replace", json!({}), |_| {
         Ok(data.clone())
     })
-    .await
+    .await?;
+    place(state, scim, &record, body).await?;
+    Ok(record)
 }
 
 /// PATCH /Users/{id} (RFC 7644 §3.5.2): the operations apply to the current User, and the
@@ -197,12 +215,16 @@ pub async fn modify(
     let ops = patch::parse_request(body, &USER)?;
     let base = scim.base.clone();
     let details = json!({ "operations": ops.len() });
-    update(state, scim, id, "scim.user_patch", details, |current| {
+    let record = update(state, scim, id, "scim.user_patch", details, |current| {
         let mut resource = user::writable(&user::render(current, &base));
         patch::apply(&mut resource, &ops, &USER)?;
         UserData::parse(&resource)
     })
-    .await
+    .await?;
+    let placement = crate::directory::provisioning::ScimPlacement::of_patch(body);
+    crate::directory::provisioning::apply(&state.db, &scim.actor, record.account_id, &placement)
+        .await?;
+    Ok(record)
 }
 
 /// DELETE /Users/{id} (RFC 7644 §3.6): gone from SCIM at once; the account is kept, disabled.
