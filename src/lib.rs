@@ -21,6 +21,7 @@ pub mod home;
 pub mod http;
 pub mod i18n;
 pub mod markdown;
+pub mod news;
 pub mod ops;
 pub mod organisation;
 pub mod routes;
@@ -73,6 +74,8 @@ pub struct AppInner {
     pub csp: security_headers::Policy,
     /// Group commit for audit entries that record no other change.
     pub audit: audit::appender::GroupAppender,
+    /// The time news publication and expiry are decided against (tests move it).
+    pub clock: news::clock::Clock,
 }
 
 #[derive(Clone)]
@@ -124,6 +127,7 @@ impl AppState {
         let scim = scim::ScimSettings::from_config(&config)?.map(Arc::new);
         Ok(Self(Arc::new(AppInner {
             audit: audit::appender::GroupAppender::spawn(db.clone()),
+            clock: news::clock::Clock::default(),
             scim,
             csp: security_headers::Policy::new(&form_origins),
             oidc,

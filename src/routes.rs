@@ -92,6 +92,7 @@ pub fn table() -> RouteTable {
     let table = crate::auth::oidc::routes::routes(table);
     let table = crate::scim::routes::routes(table);
     let table = crate::audit::pages::routes(table);
+    let table = crate::news::routes(table);
     crate::auth::local::routes(table)
 }
 

@@ -42,6 +42,17 @@ pub const ACTIONS: &[&str] = &[
     "backup.verify",
     "backup.restore",
     "backup.prune",
+    // News and mandatory reads.
+    "news.create",
+    "news.update",
+    "news.submit",
+    "news.approve",
+    "news.reject",
+    "news.archive",
+    "news.acknowledge",
+    "news.receipts_reset",
+    "news.reminder",
+    "news.receipts_export",
 ];
 
 /// Every outcome an entry can record.

@@ -1,0 +1,1 @@
+//! Demo news (filled in below).

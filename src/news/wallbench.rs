@@ -1,0 +1,1 @@
+//! `beffroi bench wall` (filled in below).
