@@ -19,6 +19,7 @@ mod crash;
 mod csrf;
 mod headers;
 mod migrations;
+mod news;
 mod oidc;
 mod ops;
 mod rate_limit;
