@@ -42,13 +42,14 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     db.migrate(&server::snapshot_policy(&config, false).map_err(|e| e.to_string())?)
         .await
         .map_err(|e| e.to_string())?;
-    seed(&db).await?;
     let password = crate::cli::recover_admin(&config, &db, "admin").await?;
     let mut demo_passwords = Vec::new();
     for (login, display_name, roles) in DEMO_ACCOUNTS {
         let (_, password) = demo_account(&config, &db, login, display_name, roles).await?;
         demo_passwords.push((login, roles, password));
     }
+    // After the accounts: the demo news names its editor and manager.
+    seed(&db).await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
     crate::say!();
@@ -161,7 +162,8 @@ pub async fn seed(db: &Database) -> Result<(), String> {
     let on_primary = Colour::parse("#ffffff").ok_or("bad demo colour")?;
     organisation::save(db, DEMO_ORGANISATION, primary, on_primary)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    crate::news::demo::seed(db).await
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
