@@ -42,11 +42,9 @@ pub struct Rate {
 
 impl Rate {
     fn new(label: String, read: usize, total: usize) -> Self {
-        let percent = if total == 0 {
-            0
-        } else {
-            u32::try_from(read * 100 / total).unwrap_or(100)
-        };
+        let percent = (read * 100)
+            .checked_div(total)
+            .map_or(0, |p| u32::try_from(p).unwrap_or(100));
         Self {
             label,
             read,
@@ -249,4 +247,40 @@ async fn remind(
     };
     service::remind(&caller, viewed.item.id).await?;
     Ok(Redirect::to(&format!("/news/{}/receipts?done=reminded", viewed.item.id)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: i64, department: Option<&str>, read: bool) -> Member {
+        Member {
+            account_id: id,
+            display_name: format!("agent {id}"),
+            login: None,
+            department: department.map(str::to_owned),
+            site: None,
+            acknowledged_at: read.then_some(1),
+        }
+    }
+
+    #[test]
+    fn read_rates_by_department() {
+        let members = [
+            member(1, Some("Voirie"), true),
+            member(2, Some("Voirie"), false),
+            member(3, Some("Accueil"), true),
+            member(4, None, false),
+        ];
+        let rates = rates(&members, |m| vec![m.department.clone().unwrap_or_default()]);
+        let summary: Vec<(&str, usize, usize, u32)> = rates
+            .iter()
+            .map(|r| (r.label.as_str(), r.read, r.total, r.percent))
+            .collect();
+        assert_eq!(
+            summary,
+            [("", 0, 1, 0), ("Accueil", 1, 1, 100), ("Voirie", 1, 2, 50)]
+        );
+        assert_eq!(Rate::new(String::new(), 0, 0).percent, 0);
+    }
 }

@@ -551,3 +551,21 @@ pub async fn space_id_by_slug(db: &Database, slug: &str) -> Result<Option<i64>, 
         "SELECT id FROM spaces WHERE slug = $1 AND archived_at IS NULL"
     ).bind(slug).fetch_optional(pool).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_cursors_round_trip_and_junk_is_refused() {
+        let cursor = WallCursor {
+            pinned: true,
+            publish_at: 1_764_000_000,
+            id: 42,
+        };
+        assert_eq!(WallCursor::parse(&cursor.encode()), Some(cursor));
+        for junk in ["", "1.2", "2.1.1", "1.x.3", "0.1.2.3", "1.1.1 "] {
+            assert_eq!(WallCursor::parse(junk), None, "{junk:?}");
+        }
+    }
+}
