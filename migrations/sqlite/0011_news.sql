@@ -31,7 +31,8 @@ CREATE TABLE news_items (
 );
 -- The wall walks this index in its display order and stops after one page.
 CREATE INDEX news_items_wall ON news_items (status, pinned, publish_at, id);
-CREATE INDEX news_items_mandatory ON news_items (publish_at) WHERE ack_required = 1 AND status = 'published';
+-- Mandatory reads are few: the wall finds an agent's unacknowledged ones through this.
+CREATE INDEX news_items_mandatory ON news_items (ack_required, status, publish_at);
 CREATE INDEX news_items_by_space ON news_items (space_id, status);
 
 CREATE TABLE news_versions (
