@@ -56,6 +56,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 pub async fn run(bench: &WallBench) -> Result<String, String> {
     crate::tls::install_crypto_provider();
+    let machine_at_start = machine();
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\nmax_connections = 16\n\n\
@@ -130,16 +131,13 @@ pub async fn run(bench: &WallBench) -> Result<String, String> {
             .map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
             .unwrap_or_default()
     };
+    let machine = machine_at_start;
     let mut out = format!(
         "## News wall\n\nSigned-in wall (`GET /`, full page: session, audience keys, mandatory reads, \
          one page of 20 items) over real HTTPS, SQLite (WAL) backend. Machine: {}. Command: \
          `beffroi bench wall --agents {} --items {} --concurrency {} --requests {}` (release build). \
          Seeding took {seeded:.0} s.\n\n| measurement | result |\n|---|---|\n",
-        machine(),
-        bench.agents,
-        bench.items,
-        bench.concurrency,
-        bench.requests
+        machine, bench.agents, bench.items, bench.concurrency, bench.requests
     );
     out.push_str(&format!(
         "| requests ({} concurrent agents, {} distinct sessions) | {} |\n",
@@ -168,7 +166,12 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    format!("{cpus} cores")
+    // The machine is shared: the load average says how much of it the benchmark had.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    format!("{cpus} cores, load average {load} when the run started")
 }
 
 fn client(cert: &Path) -> Result<reqwest::Client, String> {
