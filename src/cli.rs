@@ -179,6 +179,22 @@ pub enum BenchCommand {
     },
     /// Backup and restore of a SQLite database against `age -r` and a plain copy.
     Backup(crate::backup::bench::BenchBackupArgs),
+    /// The signed-in news wall under load, on a seeded organisation (SQLite).
+    Wall {
+        #[arg(long, default_value_t = 100_000)]
+        agents: u64,
+        #[arg(long, default_value_t = 50_000)]
+        items: u64,
+        /// Agents requesting their wall at the same time.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Measured requests in all.
+        #[arg(long, default_value_t = 12_800)]
+        requests: u64,
+        /// Also write the figures into this Markdown file (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
 }
 
 /// The server's checkpoint signing key, in the data directory.
@@ -375,6 +391,27 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         Command::Bench {
             command: BenchCommand::Backup(args),
         } => crate::backup::bench::run(args).await,
+        Command::Bench {
+            command:
+                BenchCommand::Wall {
+                    agents,
+                    items,
+                    concurrency,
+                    requests,
+                    write,
+                },
+        } => {
+            let bench = crate::news::wallbench::WallBench {
+                agents,
+                items,
+                concurrency,
+                requests,
+                write,
+            };
+            let report = crate::news::wallbench::run(&bench).await?;
+            say!("{report}");
+            Ok(())
+        }
         Command::Demo { dir, listen } => crate::demo::run(&dir, listen).await,
     }
 }

@@ -49,11 +49,12 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
         let (_, password) = demo_account(&config, &db, login, display_name, roles).await?;
         demo_passwords.push((login, roles, password));
     }
-    // After the demo accounts, which the seeded directory and spaces name. The directory comes
-    // first: spaces and news look its departments and sites up by name.
+    // After the demo accounts, which the seeded directory, spaces and news name. The directory
+    // comes first: spaces and news look its departments and sites up by name.
     seed(&db).await?;
     crate::directory::demo::seed(&db).await?;
     crate::spaces::demo::seed(&db, &config.storage.data_dir).await?;
+    crate::news::demo::seed(&db).await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;
     crate::say!();

@@ -23,6 +23,7 @@ pub mod home;
 pub mod http;
 pub mod i18n;
 pub mod markdown;
+pub mod news;
 pub mod ops;
 pub mod organisation;
 pub mod routes;
@@ -78,6 +79,8 @@ pub struct AppInner {
     pub audit: audit::appender::GroupAppender,
     /// The organisation's name, colours, images and footer links, as every page shows them.
     pub branding: branding::BrandingCache,
+    /// The time news publication and expiry are decided against (tests move it).
+    pub clock: news::clock::Clock,
 }
 
 #[derive(Clone)]
@@ -130,6 +133,7 @@ impl AppState {
         Ok(Self(Arc::new(AppInner {
             audit: audit::appender::GroupAppender::spawn(db.clone()),
             branding: branding::BrandingCache::default(),
+            clock: news::clock::Clock::default(),
             scim,
             csp: security_headers::Policy::new(&form_origins),
             oidc,

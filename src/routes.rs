@@ -97,6 +97,7 @@ pub fn table() -> RouteTable {
     let table = crate::spaces::routes::routes(table);
     let table = crate::spaces::admin::routes(table);
     let table = crate::directory::routes(table);
+    let table = crate::news::routes(table);
     crate::auth::local::routes(table)
 }
 

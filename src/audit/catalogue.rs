@@ -70,6 +70,17 @@ pub const ACTIONS: &[&str] = &[
     "directory.department_move",
     "directory.site_create",
     "directory.site_rename",
+    // News and mandatory reads.
+    "news.create",
+    "news.update",
+    "news.submit",
+    "news.approve",
+    "news.reject",
+    "news.archive",
+    "news.acknowledge",
+    "news.receipts_reset",
+    "news.reminder",
+    "news.receipts_export",
 ];
 
 /// Every outcome an entry can record.

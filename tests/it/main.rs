@@ -21,6 +21,7 @@ mod csrf;
 mod directory;
 mod headers;
 mod migrations;
+mod news;
 mod oidc;
 mod ops;
 mod pg_roles;

@@ -1,0 +1,232 @@
+//! News: items written in a space for an audience, shown on each agent's wall (the home page),
+//! with mandatory reads ("J'ai lu ce message") and their receipts.
+//!
+//! Who may do what (decided in [`Access`], from [`crate::spaces::role_of`] and the global
+//! `admin` role, and checked first in every service function):
+//!
+//! - **Reading** a published item is decided by the item's own audience only (everyone, groups,
+//!   departments, sites, roles — see [`crate::audience`]); the space decides who *writes*. The
+//!   wall filters by audience in SQL; a single item outside the agent's audience, or not yet
+//!   published, or expired, answers 404 so that its existence does not leak.
+//! - **Writing**: members with the contributor role or above, and global administrators.
+//!   Contributors edit only their own items that are not yet published.
+//! - **Publishing**: a space manager or an administrator publishes directly; an editor publishes
+//!   directly unless the space has `approval_required`; otherwise (and always for a
+//!   contributor) the item waits in the managers' approval queue (`/news/pending`). An edit by
+//!   an editor of a published item in an approval space sends it back to the queue, so approval
+//!   cannot be bypassed by editing after the fact.
+//! - **Approving / rejecting** (with a reason): space managers and administrators.
+//! - **Receipts dashboard, CSV export, reminders, archiving**: editors and managers of the
+//!   space, and administrators.
+//!
+//! Time comes from the injected [`clock::Clock`]: an item is visible when it is published and
+//! `publish_at <= now < expire_at`, purely by query. Every saved edit is kept in
+//! `news_versions` with the SHA-256 of its body; a receipt records the round, version and hash
+//! the agent acknowledged. A *material* change starts a new round (earlier receipts stay as
+//! history, nothing is deleted); a *minor* correction keeps the round. Every state change and
+//! every receipt is appended to the audit log in the same transaction.
+
+pub mod clock;
+pub mod demo;
+pub mod editor;
+pub mod pages;
+pub mod receipts;
+pub mod service;
+pub mod store;
+pub mod wallbench;
+
+use crate::accounts::Role;
+use crate::auth::session::ActiveSession;
+use crate::routes::RouteTable;
+use crate::spaces::SpaceRole;
+
+/// An item's state. A published item whose `publish_at` is in the future is "scheduled".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Draft,
+    Pending,
+    Published,
+    Rejected,
+    Archived,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Pending => "pending",
+            Status::Published => "published",
+            Status::Rejected => "rejected",
+            Status::Archived => "archived",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Status::Draft,
+            Status::Pending,
+            Status::Published,
+            Status::Rejected,
+            Status::Archived,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// The fixed list of categories: short enough for a select, stable for filters and links.
+pub const CATEGORIES: [&str; 7] = [
+    "collectivite",
+    "rh",
+    "prevention",
+    "travaux",
+    "numerique",
+    "evenements",
+    "action-sociale",
+];
+
+pub fn valid_category(key: &str) -> bool {
+    CATEGORIES.contains(&key)
+}
+
+/// The largest image accepted with an item.
+pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+
+/// What one account may do in one space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub role: Option<SpaceRole>,
+    pub admin: bool,
+}
+
+impl Access {
+    pub fn of(session: &ActiveSession, role: Option<SpaceRole>) -> Self {
+        Self {
+            role,
+            admin: session.account.has_role(Role::Admin),
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self.admin || self.role >= Some(SpaceRole::Contributor)
+    }
+
+    /// Edit any item of the space, archive, follow receipts, send reminders.
+    pub fn can_manage_items(self) -> bool {
+        self.admin || self.role >= Some(SpaceRole::Editor)
+    }
+
+    pub fn can_approve(self) -> bool {
+        self.admin || self.role == Some(SpaceRole::Manager)
+    }
+
+    /// The state an item submitted for publication takes.
+    pub fn publication_status(self, approval_required: bool) -> Status {
+        if self.can_approve() || (self.role == Some(SpaceRole::Editor) && !approval_required) {
+            Status::Published
+        } else {
+            Status::Pending
+        }
+    }
+}
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    let table = pages::routes(table);
+    let table = editor::routes(table);
+    receipts::routes(table)
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC), as the pages show times.
+pub fn display_time(unix_secs: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM`, the value of a `datetime-local` input and of `<time datetime>`.
+pub fn input_time(unix_secs: i64) -> String {
+    display_time(unix_secs).replacen(' ', "T", 1)
+}
+
+/// Reads a `datetime-local` value (`YYYY-MM-DDTHH:MM`, optionally `:SS`), taken as UTC.
+pub fn parse_input_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, clock) = text.split_once('T').or_else(|| text.split_once(' '))?;
+    let mut d = date.split('-');
+    let year: i32 = d.next()?.parse().ok()?;
+    let month: u8 = d.next()?.parse().ok()?;
+    let day: u8 = d.next()?.parse().ok()?;
+    let mut c = clock.split(':');
+    let hour: u8 = c.next()?.parse().ok()?;
+    let minute: u8 = c.next()?.parse().ok()?;
+    let second: u8 = c.next().map(str::parse).transpose().ok()?.unwrap_or(0);
+    if d.next().is_some() || c.next().is_some() || !(1000..=9999).contains(&year) {
+        return None;
+    }
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let clock = time::Time::from_hms(hour, minute, second).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, clock)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_and_junk_is_refused() {
+        let t = parse_input_time("2026-11-25T18:30").unwrap();
+        assert_eq!(input_time(t), "2026-11-25T18:30");
+        assert_eq!(display_time(t), "2026-11-25 18:30");
+        assert_eq!(parse_input_time("2026-11-25T18:30:15"), Some(t + 15));
+        for junk in [
+            "",
+            "2026-13-01T00:00",
+            "2026-11-25",
+            "x-y-zTa:b",
+            "2026-11-25T18:30:00:00",
+        ] {
+            assert_eq!(parse_input_time(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn who_publishes_directly() {
+        let editor = Access {
+            role: Some(SpaceRole::Editor),
+            admin: false,
+        };
+        assert_eq!(editor.publication_status(false), Status::Published);
+        assert_eq!(editor.publication_status(true), Status::Pending);
+        let contributor = Access {
+            role: Some(SpaceRole::Contributor),
+            admin: false,
+        };
+        assert_eq!(contributor.publication_status(false), Status::Pending);
+        assert!(contributor.can_write() && !contributor.can_manage_items());
+        let reader = Access {
+            role: Some(SpaceRole::Reader),
+            admin: false,
+        };
+        assert!(!reader.can_write());
+        let admin = Access {
+            role: None,
+            admin: true,
+        };
+        assert_eq!(admin.publication_status(true), Status::Published);
+        for s in ["draft", "pending", "published", "rejected", "archived"] {
+            assert_eq!(Status::parse(s).map(Status::as_str), Some(s));
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! `beffroi bench wall`: how fast the signed-in wall renders with a realistic organisation.
+//! It seeds its own SQLite database (agents in a department tree, on sites and in groups;
+//! items over two years with mixed audiences, expiries, schedules, pins and mandatory reads),
+//! starts the real server, gives sampled agents real sessions and measures real HTTPS
+//! requests of `/` at the requested concurrency. A benchmark, not a test: it reports figures.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+
+use crate::auth::session::{self, SESSION_COOKIE};
+use crate::config::Config;
+use crate::db::{Database, DbError, SnapshotPolicy, Tx};
+use crate::with_tx;
+
+#[derive(Debug, Clone)]
+pub struct WallBench {
+    pub agents: u64,
+    pub items: u64,
+    pub concurrency: usize,
+    pub requests: u64,
+    pub write: Option<PathBuf>,
+}
+
+/// SplitMix64: reproducible data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> i64 {
+        i64::try_from(self.next() % n.max(1)).unwrap_or(0)
+    }
+    fn chance(&mut self, per_thousand: u64) -> bool {
+        self.next() % 1000 < per_thousand
+    }
+}
+
+const DIRECTORATES: i64 = 12;
+const SERVICES_PER_DIRECTORATE: i64 = 8;
+const SITES: i64 = 25;
+const GROUPS: i64 = 300;
+/// Agents given a session and sampled by the load.
+const SIGNED_IN: i64 = 5_000;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+pub async fn run(bench: &WallBench) -> Result<String, String> {
+    crate::tls::install_crypto_provider();
+    let machine_at_start = machine();
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\nmax_connections = 16\n\n\
+         [log]\nlevel = \"warn\"\n\n[security]\nrequests_per_second = 1000000\nrequest_burst = 1000000\n",
+        dir.path().join("data").display()
+    );
+    let config = Config::from_toml(&text, Path::new("bench.toml"), Vec::new()).map_err(err)?;
+    let db = Database::connect(&config).await.map_err(err)?;
+    db.migrate(&SnapshotPolicy {
+        dir: dir.path().join("snapshots"),
+        pg_password: None,
+        skip: true,
+    })
+    .await
+    .map_err(err)?;
+
+    crate::say!(
+        "Seeding {} agents and {} news items…",
+        bench.agents,
+        bench.items
+    );
+    let start = Instant::now();
+    let now = crate::db::now();
+    let mut rng = Rng(0xBEFF_2026);
+    let mut tx = db.begin().await.map_err(err)?;
+    seed(&mut tx, bench, now, &mut rng).await.map_err(err)?;
+    let sessions = sessions(&mut tx, &mut rng, bench.agents, &config)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    crate::with_db!(&db, pool => sqlx::query("PRAGMA optimize").execute(pool).await.map(|_| ()))
+        .map_err(err)?;
+    let seeded = start.elapsed().as_secs_f64();
+
+    let cert = config.tls_cert_path();
+    let running = crate::server::start(config, db).await.map_err(err)?;
+    let base = format!("https://127.0.0.1:{}/", running.addr.port());
+    let client = client(&cert)?;
+
+    // Warm-up: caches, connection pools, TLS sessions.
+    for token in sessions.iter().take(200) {
+        get_wall(&client, &base, token).await?;
+    }
+    let sessions = Arc::new(sessions);
+    let per_task = bench.requests / bench.concurrency.max(1) as u64;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..bench.concurrency.max(1) {
+        let (client, base, sessions) = (client.clone(), base.clone(), sessions.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(per_task as usize);
+            for i in 0..per_task as usize {
+                let token = &sessions[(t * 7919 + i * 104_729) % sessions.len()];
+                let began = Instant::now();
+                get_wall(&client, &base, token).await?;
+                times.push(began.elapsed());
+            }
+            Ok::<Vec<Duration>, String>(times)
+        }));
+    }
+    let mut times = Vec::new();
+    for task in tasks {
+        times.extend(task.await.map_err(err)??);
+    }
+    let wall_secs = start.elapsed().as_secs_f64();
+    running.shutdown().await;
+    times.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((times.len() as f64 * p).ceil() as usize).clamp(1, times.len().max(1)) - 1;
+        times
+            .get(i)
+            .map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
+            .unwrap_or_default()
+    };
+    let machine = machine_at_start;
+    let mut out = format!(
+        "## News wall\n\nSigned-in wall (`GET /`, full page: session, audience keys, mandatory reads, \
+         one page of 20 items) over real HTTPS, SQLite (WAL) backend. Machine: {}. Command: \
+         `beffroi bench wall --agents {} --items {} --concurrency {} --requests {}` (release build). \
+         Seeding took {seeded:.0} s.\n\n| measurement | result |\n|---|---|\n",
+        machine, bench.agents, bench.items, bench.concurrency, bench.requests
+    );
+    out.push_str(&format!(
+        "| requests ({} concurrent agents, {} distinct sessions) | {} |\n",
+        bench.concurrency,
+        sessions.len(),
+        times.len()
+    ));
+    out.push_str(&format!(
+        "| throughput | {:.0} pages/s |\n",
+        times.len() as f64 / wall_secs.max(1e-9)
+    ));
+    out.push_str(&format!(
+        "| p50 | {} |\n| p95 | {} |\n| p99 | {} |\n| max | {} |\n",
+        pct(0.50),
+        pct(0.95),
+        pct(0.99),
+        pct(1.0)
+    ));
+    if let Some(path) = &bench.write {
+        crate::bench::write_section(path, "## News wall", &out)?;
+    }
+    Ok(out)
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    // The machine is shared: the load average says how much of it the benchmark had.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    format!("{cpus} cores, load average {load} when the run started")
+}
+
+fn client(cert: &Path) -> Result<reqwest::Client, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).map_err(err)? {
+        roots.add(c.map_err(err)?).map_err(err)?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(crate::tls::crypto_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(err)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(err)
+}
+
+async fn get_wall(client: &reqwest::Client, base: &str, token: &str) -> Result<(), String> {
+    let response = client
+        .get(base)
+        .header(reqwest::header::COOKIE, format!("{SESSION_COOKIE}={token}"))
+        .send()
+        .await
+        .map_err(err)?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("GET / answered {}", response.status()));
+    }
+    let body = response.text().await.map_err(err)?;
+    if !body.contains("news-feed") {
+        return Err("GET / did not render the wall".into());
+    }
+    Ok(())
+}
+
+async fn seed(tx: &mut Tx, bench: &WallBench, now: i64, rng: &mut Rng) -> Result<(), DbError> {
+    with_tx!(tx, conn => {
+        for d in 1..=DIRECTORATES {
+            sqlx::query("INSERT INTO departments (id, name, parent_id, created_at) VALUES ($1, $2, NULL, 0)")
+                .bind(d).bind(format!("Direction {d}")).execute(&mut *conn).await?;
+            for s in 0..SERVICES_PER_DIRECTORATE {
+                let id = DIRECTORATES + (d - 1) * SERVICES_PER_DIRECTORATE + s + 1;
+                sqlx::query("INSERT INTO departments (id, name, parent_id, created_at) VALUES ($1, $2, $3, 0)")
+                    .bind(id).bind(format!("Service {id}")).bind(d).execute(&mut *conn).await?;
+            }
+        }
+        for s in 1..=SITES {
+            sqlx::query("INSERT INTO sites (id, name, created_at) VALUES ($1, $2, 0)")
+                .bind(s).bind(format!("Site {s}")).execute(&mut *conn).await?;
+        }
+        for g in 1..=GROUPS {
+            sqlx::query("INSERT INTO groups (id, name, source, created_at) VALUES ($1, $2, 'scim', 0)")
+                .bind(g).bind(format!("groupe-{g}")).execute(&mut *conn).await?;
+        }
+        let departments = DIRECTORATES * (1 + SERVICES_PER_DIRECTORATE);
+        for a in 1..=i64::try_from(bench.agents).unwrap_or(i64::MAX) {
+            sqlx::query("INSERT INTO accounts (id, kind, username, display_name, created_at, updated_at) \
+                         VALUES ($1, 'local', $2, $3, 0, 0)")
+                .bind(a).bind(format!("agent{a}")).bind(format!("Agent {a}")).execute(&mut *conn).await?;
+            sqlx::query("INSERT INTO account_roles (account_id, role) VALUES ($1, 'agent')")
+                .bind(a).execute(&mut *conn).await?;
+            let department = DIRECTORATES + 1 + rng.below((departments - DIRECTORATES) as u64);
+            sqlx::query("INSERT INTO agent_profiles (account_id, department_id, site_id, updated_at) \
+                         VALUES ($1, $2, $3, 0)")
+                .bind(a).bind(department).bind(1 + rng.below(SITES as u64)).execute(&mut *conn).await?;
+            for _ in 0..rng.below(4) {
+                sqlx::query("INSERT INTO account_groups (account_id, group_id) VALUES ($1, $2) \
+                             ON CONFLICT DO NOTHING")
+                    .bind(a).bind(1 + rng.below(GROUPS as u64)).execute(&mut *conn).await?;
+            }
+        }
+        sqlx::query("INSERT INTO spaces (id, slug, name, visibility, approval_required, created_at, updated_at) \
+                     VALUES (1, 'communication', 'Communication', 'public', FALSE, 0, 0)")
+            .execute(&mut *conn).await?;
+        sqlx::query("INSERT INTO space_audience (space_id, audience_key) VALUES (1, 'everyone')")
+            .execute(&mut *conn).await?;
+        let categories = crate::news::CATEGORIES;
+        let two_years = 730 * 86_400;
+        for n in 1..=i64::try_from(bench.items).unwrap_or(i64::MAX) {
+            let scheduled = rng.chance(20);
+            let publish_at = if scheduled {
+                now + 3600 + rng.below(30 * 86_400)
+            } else {
+                now - rng.below(two_years)
+            };
+            let expire_at = rng.chance(400).then(|| publish_at + 30 * 86_400 + rng.below(150 * 86_400));
+            let status = if rng.chance(30) { "archived" } else if rng.chance(20) { "draft" } else { "published" };
+            let mandatory = rng.chance(5);
+            let body = format!("Actualité numéro {n}. Texte de l'actualité, avec quelques phrases \
+                                pour ressembler à un vrai message aux agents de la collectivité.");
+            sqlx::query("INSERT INTO news_items (id, space_id, author_id, title, body, body_sha256, \
+                         category, important, pinned, status, publish_at, expire_at, ack_required, \
+                         ack_deadline, current_version_id, created_at, updated_at) \
+                         VALUES ($1, 1, 1, $2, $3, '', $4, $5, $6, $7, $8, $9, $10, $11, NULL, $8, $8)")
+                .bind(n).bind(format!("Actualité {n}")).bind(body)
+                .bind(categories[usize::try_from(rng.below(categories.len() as u64)).unwrap_or(0)])
+                .bind(rng.chance(50)).bind(rng.chance(2)).bind(status).bind(publish_at)
+                .bind(expire_at).bind(mandatory).bind(mandatory.then_some(publish_at + 14 * 86_400))
+                .execute(&mut *conn).await?;
+            let kind = rng.below(10);
+            let keys: Vec<String> = match kind {
+                0..=2 => vec!["everyone".into()],
+                3 => vec![format!("department:{}", 1 + rng.below(DIRECTORATES as u64))],
+                4..=5 => vec![format!("department:{}", DIRECTORATES + 1 + rng.below((departments - DIRECTORATES) as u64))],
+                6..=7 => vec![format!("site:{}", 1 + rng.below(SITES as u64))],
+                _ => (0..=rng.below(2)).map(|_| format!("group:{}", 1 + rng.below(GROUPS as u64))).collect(),
+            };
+            for key in keys {
+                sqlx::query("INSERT INTO news_audience (news_id, audience_key) VALUES ($1, $2) \
+                             ON CONFLICT DO NOTHING")
+                    .bind(n).bind(key).execute(&mut *conn).await?;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Sessions for a sample of agents; returns their cookie tokens.
+async fn sessions(
+    tx: &mut Tx,
+    rng: &mut Rng,
+    agents: u64,
+    config: &Config,
+) -> Result<Vec<String>, String> {
+    let timeouts = session::SessionTimeouts {
+        idle_secs: i64::try_from(config.session.idle_timeout_minutes * 60).unwrap_or(3600),
+        absolute_secs: i64::try_from(config.session.absolute_timeout_hours * 3600)
+            .unwrap_or(36_000),
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..SIGNED_IN.min(i64::try_from(agents).unwrap_or(0)) {
+        let account = 1 + rng.below(agents);
+        let (token, _) = session::create(tx, account, "127.0.0.1", Some("bench"), timeouts)
+            .await
+            .map_err(err)?;
+        tokens.push(token.expose_secret().to_owned());
+    }
+    Ok(tokens)
+}
