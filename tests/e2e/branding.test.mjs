@@ -191,7 +191,7 @@ test('b. the administrator reaches branding from the navigation; hub and page pa
   assert.equal(new URL(page.url()).pathname, '/admin');
   assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Administration');
   for (const name of ['Identité visuelle', 'Annuaire', 'Espaces']) {
-    assert.equal(await page.getByRole('link', { name }).count(), 1, name);
+    assert.equal(await page.locator('main').getByRole('link', { name }).count(), 1, name);
   }
   assert.deepEqual(await axeViolations(page), []);
   await screenshots(page, 'admin-hub');

@@ -1,6 +1,6 @@
 // End-to-end journeys through spaces in a real browser, on the demo instance:
-// - Camille, an agent placed at the depot, opens the HR space from the navigation, sees the
-//   teleworking rules for everyone and for her site (not the town hall's), reads them and
+// - Camille, an agent at the town hall, opens the HR space from the navigation, sees the
+//   teleworking rules for everyone and for her site (not the depot's), reads them and
 //   downloads the attached charter;
 // - the administrator creates a space and adds Camille as a contributor.
 // Every page visited passes axe (WCAG 2.1 A + AA); screenshots at 1280 px and 360 px go to
@@ -162,9 +162,10 @@ test('a. Camille reads the teleworking rules of her site and downloads the chart
 
     await submitAndWait(p, () => p.getByRole('link', { name: 'Ressources humaines' }).click());
     assert.equal(new URL(p.url()).pathname, '/spaces/rh');
-    assert.equal(await main.getByRole('link', { name: 'Télétravail au Centre technique municipal' }).count(), 1);
-    assert.equal(await main.getByRole('link', { name: /Hôtel de ville/ }).count(), 0,
-      'the town hall rules are not for the depot');
+    // Camille works at the town hall (the directory demo places her in Comptabilité there).
+    assert.equal(await main.getByRole('link', { name: 'Télétravail à l’Hôtel de ville' }).count(), 1);
+    assert.equal(await main.getByRole('link', { name: /Centre technique/ }).count(), 0,
+      'the depot rules are not for the town hall');
     assert.deepEqual(await axeViolations(p), []);
 
     await submitAndWait(p, () => main.getByRole('link', { name: 'Télétravail', exact: true }).click());
@@ -182,11 +183,11 @@ test('a. Camille reads the teleworking rules of her site and downloads the chart
     await download.saveAs(file);
     assert.match(await readFile(file, 'utf8'), /Charte du télétravail/);
 
-    const depot = await p.goto(`${base}/spaces/rh/pages/teletravail-au-centre-technique-municipal`);
-    assert.equal(depot.status(), 200);
-    assert.match(await main.innerText(), /un jour/);
     const townHall = await p.goto(`${base}/spaces/rh/pages/teletravail-a-l-hotel-de-ville`);
-    assert.equal(townHall.status(), 404);
+    assert.equal(townHall.status(), 200);
+    assert.match(await main.innerText(), /deux jours/);
+    const depot = await p.goto(`${base}/spaces/rh/pages/teletravail-au-centre-technique-municipal`);
+    assert.equal(depot.status(), 404);
   } finally {
     await context.close();
   }
