@@ -126,6 +126,8 @@ impl Card {
 struct WallPage {
     shell: Shell,
     display_name: String,
+    /// The agent's roles, shown under the greeting: what they may do here is no secret to them.
+    roles: String,
     notice: Option<String>,
     mandatory: Vec<Card>,
     cards: Vec<Card>,
@@ -194,6 +196,12 @@ pub async fn wall(
     .await?;
     let page = WallPage {
         display_name: account.display_name.clone(),
+        roles: account
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         notice: notice(&shell, Some(&query.done)),
         mandatory: mandatory
             .into_iter()
