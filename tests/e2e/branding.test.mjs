@@ -11,24 +11,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.E2E_BEFFROI_BINARY
-  ? resolve(process.env.E2E_BEFFROI_BINARY)
-  : resolve(HERE, '../../target/debug/beffroi');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTEFACTS = join(HERE, 'artefacts');
-const STARTUP_TIMEOUT_MS = 60_000;
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
-const NEW_PASSWORD = 'beffroi-e2e-Beffroi-2024';
+import { startDemo } from './support/demo.mjs';
+import {
+  axeViolations, launchBrowser, newFrenchContext, screenshots, signIn, submitAndWait,
+} from './support/browser.mjs';
 
 // A 2 × 2 opaque PNG (purple), written by hand so that no artwork is involved.
 const PNG = Buffer.from(
@@ -36,66 +25,13 @@ const PNG = Buffer.from(
   '00fdd49a73000000104944415478da6388d26a0222060805001c1604' +
   '1906a0a0860000000049454e44ae426082', 'hex');
 
-let server;
+let demo;
 let workDir;
 let base;
-let passwords;     // { admin, agent }
+let passwords;     // { admin, agent, … }
 let browser;
 let context;
 let page;
-
-/** Starts `beffroi demo`; resolves with the URL and the admin's and agent's one-time passwords. */
-function startDemo(dir) {
-  const child = spawn(BIN, ['demo', '--dir', dir, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { output.stderr += chunk; });
-  const ready = new Promise((resolvePromise, reject) => {
-    const fail = (why) => {
-      clearTimeout(timer);
-      reject(new Error(`beffroi demo did not start: ${why}\n--- stdout:\n${output.stdout}\n--- stderr:\n${output.stderr}`));
-    };
-    const timer = setTimeout(() => fail('no URL and passwords on stdout in time'), STARTUP_TIMEOUT_MS);
-    child.stdout.on('data', (chunk) => {
-      output.stdout += chunk;
-      const url = /^\s*URL:\s+(https:\/\/\S+?)\/?\s*$/m.exec(output.stdout);
-      const admin = /^\s*One-time password:\s+(\S+)\s*$/m.exec(output.stdout);
-      const agent = /^\s*Agent one-time pass\.:\s+(\S+)\s*$/m.exec(output.stdout);
-      if (url && admin && agent) {
-        clearTimeout(timer);
-        resolvePromise({ url: url[1], admin: admin[1], agent: agent[1] });
-      }
-    });
-    child.on('error', (e) => fail(e.message));
-    child.on('exit', (code, signal) => setTimeout(() => fail(`exited early (code ${code}, signal ${signal})`), 100));
-  });
-  return { child, ready };
-}
-
-async function stopDemo(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function axeViolations(p) {
-  const { violations } = await new AxeBuilder({ page: p }).withTags(AXE_TAGS).analyze();
-  return violations.map((v) =>
-    `${v.id} [${v.impact}]: ${v.help} (${v.nodes.length}) -> ` +
-    v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.replace(/\s+/g, ' ')}`).join(' | '));
-}
-
-async function submitAndWait(p, action) {
-  const loaded = p.waitForEvent('load');
-  await action();
-  await loaded;
-}
 
 /** Submits a form by clicking `button` and returns the status of the POST's answer. */
 async function postStatus(p, path, button) {
@@ -104,68 +40,24 @@ async function postStatus(p, path, button) {
   return (await answered).status();
 }
 
-/** Signs in on `p` and replaces the one-time password. */
-async function signIn(p, login, oneTime) {
-  await p.goto(`${base}/login`);
-  await p.getByLabel('Identifiant').fill(login);
-  await p.getByLabel('Mot de passe').fill(oneTime);
-  await submitAndWait(p, () => p.getByRole('button', { name: 'Se connecter' }).click());
-  assert.equal(new URL(p.url()).pathname, '/account/password');
-  await p.locator('#current').fill(oneTime);
-  await p.locator('#new').fill(NEW_PASSWORD);
-  await p.locator('#confirm').fill(NEW_PASSWORD);
-  await submitAndWait(p, () => p.getByRole('button', { name: 'Enregistrer' }).click());
-}
-
-/** Screenshots at 1280 px and 360 px; at 360 px the page must not scroll sideways nor fail axe. */
-async function screenshots(p, name) {
-  await mkdir(ARTEFACTS, { recursive: true });
-  const viewport = p.viewportSize();
-  await p.setViewportSize({ width: 1280, height: 900 });
-  await p.screenshot({ path: join(ARTEFACTS, `${name}-desktop.png`), fullPage: true });
-  await p.setViewportSize({ width: 360, height: 740 });
-  try {
-    await p.screenshot({ path: join(ARTEFACTS, `${name}-360.png`), fullPage: true });
-    const { scrollWidth, clientWidth } = await p.evaluate(() => ({
-      scrollWidth: document.documentElement.scrollWidth,
-      clientWidth: document.documentElement.clientWidth,
-    }));
-    assert.equal(clientWidth, 360);
-    assert.ok(scrollWidth <= 360, `${name} scrolls sideways at 360 px: scrollWidth ${scrollWidth}`);
-    assert.deepEqual(await axeViolations(p), [], `axe violations on ${name} at 360 px`);
-  } finally {
-    await p.setViewportSize(viewport);
-  }
-}
-
 before(async () => {
-  await access(BIN, constants.X_OK).catch(() => {
-    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set E2E_BEFFROI_BINARY`);
-  });
-  workDir = await mkdtemp(join(tmpdir(), 'beffroi-e2e-branding-'));
-  const demo = startDemo(join(workDir, 'demo'));
-  server = demo.child;
-  const started = await demo.ready;
-  base = started.url;
-  passwords = { admin: started.admin, agent: started.agent };
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu'] });
-  context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+  demo = await startDemo('branding');
+  ({ base, passwords, workDir } = demo);
+  browser = await launchBrowser();
+  context = await newFrenchContext(browser);
   page = await context.newPage();
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  await stopDemo(server);
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+  await demo?.stop();
 });
 
-process.on('exit', () => { if (server && server.exitCode === null) server.kill('SIGKILL'); });
-
 test('a. an agent sees no Administration link and is refused the admin pages', async () => {
-  const other = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+  const other = await newFrenchContext(browser);
   try {
     const p = await other.newPage();
-    await signIn(p, 'camille', passwords.agent);
+    await signIn(p, base, 'camille', passwords.agent);
     await p.goto(`${base}/`);
     assert.equal(await p.getByRole('link', { name: 'Administration' }).count(), 0);
     for (const path of ['/admin', '/admin/branding']) {
@@ -180,7 +72,7 @@ test('a. an agent sees no Administration link and is refused the admin pages', a
 });
 
 test('b. the administrator reaches branding from the navigation; hub and page pass axe', async () => {
-  await signIn(page, 'admin', passwords.admin);
+  await signIn(page, base, 'admin', passwords.admin);
   await page.goto(`${base}/`);
   // The demo's own branding: its name, logo and footer links.
   assert.match(await page.locator('.brand').innerText(), /Commune de Démo-sur-Loire/);

@@ -10,30 +10,20 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { startDemo } from './support/demo.mjs';
+import {
+  axeViolations, launchBrowser, newFrenchContext, screenshots, signIn, submitAndWait,
+} from './support/browser.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.E2E_BEFFROI_BINARY
-  ? resolve(process.env.E2E_BEFFROI_BINARY)
-  : resolve(HERE, '../../target/debug/beffroi');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTEFACTS = join(HERE, 'artefacts');
-const STARTUP_TIMEOUT_MS = 60_000;
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
-const NEW_PASSWORD = 'beffroi-e2e-Annuaire-2024';
 // A 1×1 PNG, the photo camille uploads.
 const PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
   'base64');
 
-let server;
+let demo;
 let workDir;
 let base;
 let agentPassword;
@@ -43,120 +33,32 @@ let context;
 let page;
 let colleagueUrl;
 
-/** Starts `beffroi demo`; resolves with the URL and the agent's one-time password. */
-function startDemo(dir) {
-  const child = spawn(BIN, ['demo', '--dir', dir, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { output.stderr += chunk; });
-  const ready = new Promise((resolvePromise, reject) => {
-    const fail = (why) => {
-      clearTimeout(timer);
-      reject(new Error(`beffroi demo did not start: ${why}\n--- stdout:\n${output.stdout}\n--- stderr:\n${output.stderr}`));
-    };
-    const timer = setTimeout(() => fail('no URL and password on stdout in time'), STARTUP_TIMEOUT_MS);
-    child.stdout.on('data', (chunk) => {
-      output.stdout += chunk;
-      const url = /^\s*URL:\s+(https:\/\/\S+?)\/?\s*$/m.exec(output.stdout);
-      const agent = /^\s*Agent one-time pass\.:\s+(\S+)\s*$/m.exec(output.stdout);
-      const admin = /^\s*One-time password:\s+(\S+)\s*$/m.exec(output.stdout);
-      if (url && agent && admin) {
-        clearTimeout(timer);
-        resolvePromise({ url: url[1], agent: agent[1], admin: admin[1] });
-      }
-    });
-    child.on('error', (e) => fail(e.message));
-    child.on('exit', (code, signal) => setTimeout(() => fail(`exited early (code ${code}, signal ${signal})`), 100));
-  });
-  return { child, ready };
-}
-
-async function stopDemo(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function axeViolations(p) {
-  const { violations } = await new AxeBuilder({ page: p }).withTags(AXE_TAGS).analyze();
-  return violations.map((v) =>
-    `${v.id} [${v.impact}]: ${v.help} (${v.nodes.length}) -> ` +
-    v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.replace(/\s+/g, ' ')}`).join(' | '));
-}
-
-async function submitAndWait(p, action) {
-  const loaded = p.waitForEvent('load');
-  await action();
-  await loaded;
-}
-
-/** axe at 1280 px and 360 px, a screenshot at each, and no sideways scrolling on the phone. */
+/** axe at 1280 px, then screenshots (directory-`name`-*.png) and axe again at 360 px. */
 async function checkPage(name, p = page) {
-  await mkdir(ARTEFACTS, { recursive: true });
+  // Back to 1280 px first: axe must pass at desktop size too, whatever size `p` had.
   await p.setViewportSize({ width: 1280, height: 900 });
   assert.deepEqual(await axeViolations(p), [], `axe violations on ${name} at 1280 px`);
-  await p.screenshot({ path: join(ARTEFACTS, `directory-${name}-desktop.png`), fullPage: true });
-  await p.setViewportSize({ width: 360, height: 740 });
-  try {
-    await p.screenshot({ path: join(ARTEFACTS, `directory-${name}-360.png`), fullPage: true });
-    const { scrollWidth, clientWidth } = await p.evaluate(() => ({
-      scrollWidth: document.documentElement.scrollWidth,
-      clientWidth: document.documentElement.clientWidth,
-    }));
-    assert.equal(clientWidth, 360);
-    assert.ok(scrollWidth <= 360, `${name} scrolls sideways at 360 px: scrollWidth ${scrollWidth}`);
-    assert.deepEqual(await axeViolations(p), [], `axe violations on ${name} at 360 px`);
-  } finally {
-    await p.setViewportSize({ width: 1280, height: 900 });
-  }
+  await screenshots(p, `directory-${name}`);
 }
 
 before(async () => {
-  await access(BIN, constants.X_OK).catch(() => {
-    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set E2E_BEFFROI_BINARY`);
-  });
-  workDir = await mkdtemp(join(tmpdir(), 'beffroi-e2e-directory-'));
-  const demo = startDemo(join(workDir, 'demo'));
-  server = demo.child;
-  const started = await demo.ready;
-  base = started.url;
-  agentPassword = started.agent;
-  adminPassword = started.admin;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu'] });
-  context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR', acceptDownloads: true });
+  demo = await startDemo('directory');
+  ({ base, workDir } = demo);
+  agentPassword = demo.passwords.agent;
+  adminPassword = demo.passwords.admin;
+  browser = await launchBrowser();
+  context = await newFrenchContext(browser, { acceptDownloads: true });
   page = await context.newPage();
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  await stopDemo(server);
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+  await demo?.stop();
 });
 
-process.on('exit', () => { if (server && server.exitCode === null) server.kill('SIGKILL'); });
-
-/** Signs in on `p` and replaces the one-time password. */
-async function signIn(p, login, oneTime) {
-  await p.goto(`${base}/login`);
-  await p.getByLabel('Identifiant').fill(login);
-  await p.getByLabel('Mot de passe').fill(oneTime);
-  await submitAndWait(p, () => p.getByRole('button', { name: 'Se connecter' }).click());
-  assert.equal(new URL(p.url()).pathname, '/account/password');
-  await p.locator('#current').fill(oneTime);
-  await p.locator('#new').fill(NEW_PASSWORD);
-  await p.locator('#confirm').fill(NEW_PASSWORD);
-  await submitAndWait(p, () => p.getByRole('button', { name: 'Enregistrer' }).click());
-}
-
 test('a. camille signs in and finds a colleague by skill from the navigation', async () => {
-  await signIn(page, 'camille', agentPassword);
+  await signIn(page, base, 'camille', agentPassword);
 
   await page.goto(`${base}/`);
   const nav = page.getByRole('navigation', { name: 'Navigation principale' }).getByRole('link', { name: 'Annuaire' });
@@ -253,10 +155,10 @@ test('d. camille edits her own profile, with a photo', async () => {
 });
 
 test('e. the administrator\'s directory pages pass axe; a policy change applies at once', async () => {
-  const other = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+  const other = await newFrenchContext(browser);
   try {
     const p = await other.newPage();
-    await signIn(p, 'admin', adminPassword);
+    await signIn(p, base, 'admin', adminPassword);
     await p.goto(`${base}/admin/directory`);
     assert.equal(await p.getByRole('heading', { level: 1 }).innerText(), 'Administration de l’annuaire');
     assert.match(await p.locator('.dept-tree').innerText(), /Comptabilité/);

@@ -3,10 +3,10 @@
 //
 //   cd tests/e2e && npm ci && node --test
 //
-// Starts `beffroi demo` on a free port in a fresh temporary directory, drives Debian's chromium
-// through playwright-core, and stops everything at the end. The tests share one browser
-// context (the signed-in session) and must run in order, which node:test does for the
-// top-level tests of a file.
+// Starts `beffroi demo` on a free port in a fresh temporary directory (support/demo.mjs), drives
+// Debian's chromium through playwright-core, and stops everything at the end. The tests share
+// one browser context (the signed-in session) and must run in order, which node:test does for
+// the top-level tests of a file.
 //
 // Environment:
 //   E2E_BEFFROI_BINARY      the server binary (default: ../../target/debug/beffroi, from this directory)
@@ -14,29 +14,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { startDemo } from './support/demo.mjs';
+import {
+  axeViolations, launchBrowser, newFrenchContext, pathOf, screenshots, submitAndWait,
+} from './support/browser.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.E2E_BEFFROI_BINARY
-  ? resolve(process.env.E2E_BEFFROI_BINARY)
-  : resolve(HERE, '../../target/debug/beffroi');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTEFACTS = join(HERE, 'artefacts');
-const STARTUP_TIMEOUT_MS = 60_000;
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const SESSION_COOKIE = '__Host-beffroi';
+// This journey changes the password by hand (test c) rather than through signIn().
 const NEW_PASSWORD = 'beffroi-e2e-Horloge-2024';
 
-let server;        // the demo child process
-let serverOutput;  // { stdout, stderr } collected so far, for error messages
-let workDir;       // temporary directory holding the demo's data
+let demo;          // the running `beffroi demo` (see support/demo.mjs)
 let base;          // e.g. https://127.0.0.1:41234
 let oneTimePassword;
 let browser;
@@ -44,115 +32,26 @@ let context;       // the administrator's browser context, shared by the tests i
 let page;
 let oldSessionCookie; // value of the session cookie just before sign-out
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-/** Starts `beffroi demo` and resolves with the URL and one-time password it prints. */
-function startDemo(dir) {
-  const child = spawn(BIN, ['demo', '--dir', dir, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { output.stderr += chunk; });
-
-  const ready = new Promise((resolvePromise, reject) => {
-    const fail = (why) => {
-      clearTimeout(timer);
-      reject(new Error(`beffroi demo did not start: ${why}\n` +
-        `--- command: ${BIN} demo --dir ${dir} --listen 127.0.0.1:0\n` +
-        `--- stdout:\n${output.stdout}\n--- stderr:\n${output.stderr}`));
-    };
-    const timer = setTimeout(() => fail(`no URL and password on stdout after ${STARTUP_TIMEOUT_MS / 1000} s`),
-      STARTUP_TIMEOUT_MS);
-    child.stdout.on('data', (chunk) => {
-      output.stdout += chunk;
-      const url = /^\s*URL:\s+(https:\/\/\S+?)\/?\s*$/m.exec(output.stdout);
-      const password = /^\s*One-time password:\s+(\S+)\s*$/m.exec(output.stdout);
-      if (url && password) {
-        clearTimeout(timer);
-        resolvePromise({ url: url[1], password: password[1] });
-      }
-    });
-    child.on('error', (e) => fail(e.message));
-    // Give stderr a moment to drain so that the error shows why it stopped.
-    child.on('exit', (code, signal) => setTimeout(() => fail(`exited early (code ${code}, signal ${signal})`), 100));
-  });
-  return { child, output, ready };
-}
-
-/** Stops the demo with SIGTERM (SIGKILL after 10 s) and waits for it to exit. */
-async function stopDemo(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** axe violations of the current page, one readable line each (empty when the page passes). */
-async function axeViolations(p) {
-  const { violations } = await new AxeBuilder({ page: p }).withTags(AXE_TAGS).analyze();
-  return violations.map((v) =>
-    `${v.id} [${v.impact}]: ${v.help} (${v.nodes.length}) -> ` +
-    v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.replace(/\s+/g, ' ')}`).join(' | '));
-}
-
-/**
- * Runs `action` (a click that submits a form) and waits for the resulting document to load.
- * Returns the main-frame navigation responses seen, in order (redirects first, final last).
- */
-async function submitAndWait(p, action) {
-  const responses = [];
-  const onResponse = (r) => {
-    if (r.request().isNavigationRequest() && r.frame() === p.mainFrame()) responses.push(r);
-  };
-  p.on('response', onResponse);
-  try {
-    const loaded = p.waitForEvent('load');
-    await action();
-    await loaded;
-  } finally {
-    p.off('response', onResponse);
-  }
-  assert.ok(responses.length > 0, 'the form submission caused no navigation');
-  return responses;
-}
-
-const pathOf = (p) => new URL(p.url()).pathname;
 const htmlLang = (p) => p.locator('html').getAttribute('lang');
 
 // ---------------------------------------------------------------------------------------------
 // Set-up and tear-down
 
 before(async () => {
-  await access(BIN, constants.X_OK).catch(() => {
-    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set E2E_BEFFROI_BINARY`);
-  });
-  workDir = await mkdtemp(join(tmpdir(), 'beffroi-e2e-'));
-  const demo = startDemo(join(workDir, 'demo'));
-  server = demo.child;
-  serverOutput = demo.output;
-  const { url, password } = await demo.ready;
-  base = url;
-  oneTimePassword = password;
+  demo = await startDemo('journey');
+  base = demo.base;
+  oneTimePassword = demo.passwords.admin;
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu'] });
+  browser = await launchBrowser();
   // fr-FR: what a French commune's browsers send; the server would fall back to French anyway.
-  context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+  context = await newFrenchContext(browser);
   page = await context.newPage();
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  await stopDemo(server);
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+  await demo?.stop();
 });
-
-// Never leave the server running if the test process is torn down abruptly.
-process.on('exit', () => { if (server && server.exitCode === null) server.kill('SIGKILL'); });
 
 // ---------------------------------------------------------------------------------------------
 // The journey
@@ -215,21 +114,8 @@ test('d. the home page greets the administrator, passes axe and fits 360 px', as
   assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /^Bonjour\b/);
   assert.deepEqual(await axeViolations(page), []);
 
-  const viewport = page.viewportSize();
-  await page.setViewportSize({ width: 360, height: 740 });
-  try {
-    await mkdir(ARTEFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTEFACTS, 'home-360.png'), fullPage: true });
-    const { scrollWidth, clientWidth } = await page.evaluate(() => ({
-      scrollWidth: document.documentElement.scrollWidth,
-      clientWidth: document.documentElement.clientWidth,
-    }));
-    assert.equal(clientWidth, 360);
-    assert.ok(scrollWidth <= 360, `horizontal scroll at 360 px: scrollWidth is ${scrollWidth}`);
-    assert.deepEqual(await axeViolations(page), [], 'axe violations at 360 px');
-  } finally {
-    await page.setViewportSize(viewport);
-  }
+  // home-desktop.png and home-360.png; no sideways scroll and axe again at 360 px.
+  await screenshots(page, 'home');
 });
 
 test('e. switching to English; the 404 page is in English and passes axe', async () => {
@@ -262,7 +148,7 @@ test('f. signing out revokes the session, even for a copied cookie', async () =>
   // Control: the copied cookie does give access while the session lives, so the check after
   // sign-out below fails because of the revocation and not because the copy is broken.
   const replay = async () => {
-    const other = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR' });
+    const other = await newFrenchContext(browser);
     try {
       await other.addCookies([{ name: SESSION_COOKIE, value: oldSessionCookie, url: `${base}/`,
         secure: true, httpOnly: true, sameSite: 'Lax' }]);

@@ -17,25 +17,21 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { access, chmod, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+// Only what is the same here as for the demo: this file starts `beffroi serve`, not the demo.
+import {
+  assertBinaryExists, BEFFROI_BINARY as BIN, STARTUP_TIMEOUT_MS, stopProcess as stop,
+} from './support/demo.mjs';
+import { ARTEFACTS, axeViolations, launchBrowser } from './support/browser.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.E2E_BEFFROI_BINARY
-  ? resolve(process.env.E2E_BEFFROI_BINARY)
-  : resolve(HERE, '../../target/debug/beffroi');
 const IDP_DIR = resolve(HERE, '../idp');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTEFACTS = join(HERE, 'artefacts');
-const STARTUP_TIMEOUT_MS = 60_000;
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const SESSION_COOKIE = '__Host-beffroi';
 const CLIENT_ID = 'beffroi-e2e';
 const CLIENT_SECRET = 'e2e-secret';
@@ -154,16 +150,6 @@ async function startServer(configPath) {
     `--- command: ${BIN} serve --config ${configPath}\n${describeOutput('beffroi', output)}`);
 }
 
-/** Stops a child with SIGTERM (SIGKILL after 10 s) and waits for it to exit. */
-async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** Calls the IdP's control API; resolves with the JSON answer, throws on a non-2xx status. */
 async function idpControl(method, path, body) {
   const res = await fetch(`${issuer}/__test/${path}`, {
@@ -178,14 +164,6 @@ async function idpControl(method, path, body) {
 
 // ---------------------------------------------------------------------------------------------
 // Browser helpers
-
-/** axe violations of the current page, one readable line each (empty when the page passes). */
-async function axeViolations(p) {
-  const { violations } = await new AxeBuilder({ page: p }).withTags(AXE_TAGS).analyze();
-  return violations.map((v) =>
-    `${v.id} [${v.impact}]: ${v.help} (${v.nodes.length}) -> ` +
-    v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.replace(/\s+/g, ' ')}`).join(' | '));
-}
 
 /**
  * Runs `action` (a click that navigates) and waits for the resulting document to load.
@@ -269,9 +247,7 @@ async function assertSignedOut(p, why) {
 // Set-up and tear-down
 
 before(async () => {
-  await access(BIN, constants.X_OK).catch(() => {
-    throw new Error(`${BIN} is missing or not executable: run \`cargo build --bin beffroi\` or set E2E_BEFFROI_BINARY`);
-  });
+  await assertBinaryExists();
   issuer = await startIdp();
 
   const port = await freePort();
@@ -311,7 +287,7 @@ before(async () => {
 
   await startServer(configPath);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu'] });
+  browser = await launchBrowser();
   page = await newPage();
 });
 
