@@ -55,7 +55,9 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::http::error::AppError;
 use crate::http::metrics::Metrics;
-use crate::http::middleware::{csrf, error_pages, rate_limit, security_headers, session};
+use crate::http::middleware::{
+    admin_gate, csrf, error_pages, rate_limit, security_headers, session,
+};
 
 /// Shared state of a running instance.
 pub struct AppInner {
@@ -158,7 +160,8 @@ async fn not_found() -> AppError {
 /// security headers (so every response has them, even a panic's) → request id and tracing →
 /// client address → metrics → error pages (so every error below becomes a page) → SCIM errors
 /// (so that below `/scim/v2` every error is a SCIM JSON Error instead) → panic catcher → timeout
-/// → rate limit (before any database work) → session → CSRF → body limit.
+/// → rate limit (before any database work) → session → CSRF → the admin gate (`/admin` and
+/// below: administrators only, refusals recorded) → body limit.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
@@ -189,6 +192,10 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(state.clone(), session::load_session))
         .layer(from_fn_with_state(state.clone(), csrf::verify_csrf))
+        .layer(from_fn_with_state(
+            state.clone(),
+            admin_gate::require_admin_role,
+        ))
         .layer(DefaultBodyLimit::max(max_body));
     routes::table()
         .into_router()

@@ -336,7 +336,7 @@ async fn name_colours_and_footer_show_on_the_next_page(backend: Backend) {
     // The very next page shows the change, with a new theme URL carrying the new colours.
     let (_, home) = get(&app, &admin, "/").await;
     assert!(home.contains("<span>Mairie de Saint-Clocher</span>"));
-    assert!(home.contains("<title>Accueil — Mairie de Saint-Clocher</title>"));
+    assert!(home.contains("<title>Actualités — Mairie de Saint-Clocher</title>"));
     let new_theme = theme_url(&home);
     assert_ne!(new_theme, old_theme);
     let r = admin.get(app.url(&new_theme)).send().await.unwrap();
