@@ -154,7 +154,17 @@ async fn only_administrators_get_in_and_refusals_are_recorded(backend: Backend) 
         "an agent sees the admin link"
     );
 
-    for path in ["/admin", "/admin/branding"] {
+    // Every administration area, including those of other capabilities: the admin gate refuses
+    // and records them all in one place.
+    let areas = [
+        "/admin",
+        "/admin/branding",
+        "/admin/directory",
+        "/admin/directory/fields",
+        "/admin/spaces",
+        "/admin/spaces/new",
+    ];
+    for path in areas {
         let (status, body) = get(&app, &agent, path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert!(body.contains("Accès refusé"), "{path}: {body}");
@@ -185,12 +195,11 @@ async fn only_administrators_get_in_and_refusals_are_recorded(backend: Backend) 
         .collect();
     assert_eq!(
         paths,
-        [
-            "/admin",
-            "/admin/branding",
-            "/admin/branding",
-            "/admin/branding/logo"
-        ]
+        areas
+            .iter()
+            .chain(&["/admin/branding", "/admin/branding/logo"])
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
     );
     for e in &denied {
         assert_eq!(e.outcome, "denied");
@@ -214,7 +223,10 @@ async fn only_administrators_get_in_and_refusals_are_recorded(backend: Backend) 
     let (status, page) = get(&app, &admin, "/admin/branding").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("name=\"csrf_token\""));
-    assert_eq!(audit_entries(app.db(), "admin.denied").await.len(), 4);
+    assert_eq!(
+        audit_entries(app.db(), "admin.denied").await.len(),
+        areas.len() + 2
+    );
 }
 
 async fn low_contrast_colours_are_refused_and_nothing_is_saved(backend: Backend) {
