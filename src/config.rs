@@ -66,6 +66,110 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Encrypted backups; absent means `beffroi backup create` refuses to run.
     pub backup: Option<BackupConfig>,
+    /// The vulnerability disclosure contact served at `/.well-known/security.txt` (RFC 9116);
+    /// absent means that URL answers 404.
+    pub security_txt: Option<SecurityTxtConfig>,
+}
+
+/// RFC 9116 fields. `contact` and `expires` are required by the RFC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityTxtConfig {
+    /// `mailto:`, `https://` or `tel:` URIs, most preferred first.
+    pub contact: Vec<String>,
+    /// When the file goes stale, as `YYYY-MM-DDTHH:MM:SSZ` (the RFC advises less than a year ahead).
+    pub expires: String,
+    /// The key to encrypt reports with (`https://…`).
+    pub encryption: Option<String>,
+    /// The disclosure policy (`https://…`).
+    pub policy: Option<String>,
+    /// Hall of fame (`https://…`).
+    pub acknowledgments: Option<String>,
+    /// Languages reports may be written in, e.g. `["fr", "en"]`.
+    #[serde(default)]
+    pub preferred_languages: Vec<String>,
+}
+
+impl SecurityTxtConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.contact.is_empty() {
+            return Err(invalid(
+                "security_txt.contact",
+                "give at least one contact URI",
+            ));
+        }
+        for contact in &self.contact {
+            let ok = ["mailto:", "https://", "tel:"]
+                .iter()
+                .any(|p| contact.starts_with(p))
+                && url::Url::parse(contact).is_ok()
+                && !contact.chars().any(char::is_control);
+            if !ok {
+                return Err(invalid(
+                    "security_txt.contact",
+                    format!("{contact:?} is not a mailto:, https:// or tel: URI"),
+                ));
+            }
+        }
+        if !is_utc_timestamp(&self.expires) {
+            return Err(invalid(
+                "security_txt.expires",
+                "expected a UTC time such as 2027-06-30T00:00:00Z",
+            ));
+        }
+        for (key, value) in [
+            ("security_txt.encryption", &self.encryption),
+            ("security_txt.policy", &self.policy),
+            ("security_txt.acknowledgments", &self.acknowledgments),
+        ] {
+            if let Some(v) = value {
+                if !v.starts_with("https://") || url::Url::parse(v).is_err() {
+                    return Err(invalid(key, "must be an https:// URL"));
+                }
+            }
+        }
+        for lang in &self.preferred_languages {
+            if lang.is_empty()
+                || lang.len() > 35
+                || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(invalid(
+                    "security_txt.preferred_languages",
+                    format!("{lang:?} is not a language tag"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with plausible values.
+pub fn is_utc_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            && s.get(r).and_then(|d| d.parse::<u32>().ok()).is_some()
+    };
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u32>().ok());
+    b.len() == 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'Z'
+        && num(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && num(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && num(11..13).is_some_and(|h| h < 24)
+        && num(14..16).is_some_and(|m| m < 60)
+        && num(17..19).is_some_and(|s| s < 60)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -650,6 +754,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(security_txt) = &self.security_txt {
+            security_txt.validate()?;
+        }
         if let Some(url) = &self.server.public_url {
             let parsed = url::Url::parse(url)
                 .map_err(|e| invalid("server.public_url", format!("not a URL: {e}")))?;
@@ -1098,6 +1205,45 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Path::new("test.toml"), Vec::new())
+    }
+
+    #[test]
+    fn security_txt_fields_are_checked() {
+        let ok = parse(
+            "[security_txt]\ncontact = [\"mailto:securite@example.gouv.fr\"]\n\
+             expires = \"2027-06-30T00:00:00Z\"\npreferred_languages = [\"fr\", \"en\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.security_txt.unwrap().contact.len(), 1);
+        for (text, key) in [
+            (
+                "contact = []\nexpires = \"2027-06-30T00:00:00Z\"\n",
+                "security_txt.contact",
+            ),
+            (
+                "contact = [\"javascript:alert(1)\"]\nexpires = \"2027-06-30T00:00:00Z\"\n",
+                "security_txt.contact",
+            ),
+            (
+                "contact = [\"mailto:a@b.fr\"]\nexpires = \"30/06/2027\"\n",
+                "security_txt.expires",
+            ),
+            (
+                "contact = [\"mailto:a@b.fr\"]\nexpires = \"2027-13-30T00:00:00Z\"\n",
+                "security_txt.expires",
+            ),
+            (
+                "contact = [\"mailto:a@b.fr\"]\nexpires = \"2027-06-30T00:00:00Z\"\n\
+                 policy = \"http://example.fr\"\n",
+                "security_txt.policy",
+            ),
+        ] {
+            let err = parse(&format!("[security_txt]\n{text}"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod organisation;
 pub mod routes;
 pub mod scim;
 pub mod security_events;
+pub mod security_txt;
 pub mod server;
 pub mod spaces;
 pub mod systemd;

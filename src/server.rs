@@ -400,6 +400,11 @@ pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), 
         },
     )
     .await?;
+    if crate::security_txt::expired(&config) {
+        tracing::warn!(
+            "security_txt.expires has passed: /.well-known/security.txt is stale; set a new date"
+        );
+    }
     let server = start(config, db.clone()).await?;
     tracing::info!(fingerprint = %server.certificates.fingerprint(), "TLS certificate");
     let notifier = crate::systemd::Notifier::from_env().map(Arc::new);

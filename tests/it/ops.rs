@@ -7,7 +7,54 @@ use reqwest::StatusCode;
 use crate::both_backends;
 use crate::helpers::{Backend, Options, spawn_app, spawn_app_with};
 
-both_backends!(probes_and_metrics_report_the_truth, metrics_are_private);
+both_backends!(
+    probes_and_metrics_report_the_truth,
+    metrics_are_private,
+    security_txt_is_served_from_the_config
+);
+
+/// `/.well-known/security.txt` carries the configured contact, anonymously, as plain text; an
+/// instance without the section answers 404 instead of inventing one.
+async fn security_txt_is_served_from_the_config(backend: Backend) {
+    let bare = spawn_app(backend).await;
+    let r = bare
+        .client()
+        .get(bare.url("/.well-known/security.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let app = spawn_app_with(
+        backend,
+        Options {
+            server_extra: "public_url = \"https://intranet.example.gouv.fr\"\n".into(),
+            extra: "[security_txt]\ncontact = [\"mailto:securite@example.gouv.fr\"]\n\
+                    expires = \"2099-06-30T00:00:00Z\"\npreferred_languages = [\"fr\", \"en\"]\n"
+                .into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let r = app
+        .client()
+        .get(app.url("/.well-known/security.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.starts_with("Contact: mailto:securite@example.gouv.fr\n"),
+        "{text}"
+    );
+    assert!(text.contains("Expires: 2099-06-30T00:00:00Z\n"));
+    assert!(text.contains("Preferred-Languages: fr, en\n"));
+    assert!(
+        text.contains("Canonical: https://intranet.example.gouv.fr/.well-known/security.txt\n")
+    );
+}
 
 async fn probes_and_metrics_report_the_truth(backend: Backend) {
     let app = spawn_app(backend).await;
