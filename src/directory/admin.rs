@@ -14,9 +14,10 @@ use serde_json::json;
 use crate::AppState;
 use crate::accounts::Role;
 use crate::auth::session::ActiveSession;
-use crate::db::{DbError, Tx, now};
+use crate::db::{DbError, Tx};
 use crate::directory::pages::Choice;
 use crate::directory::policy::{self, Field, FieldRule, Visibility};
+use crate::directory::structure;
 use crate::directory::tree::{self, DepartmentTree};
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
@@ -230,9 +231,7 @@ async fn create_department(
         Ok((name, parent)) => {
             let mut tx = state.db.begin().await?;
             let result = async {
-                let id: i64 = with_tx!(&mut tx, conn => sqlx::query_scalar(
-                    "INSERT INTO departments (name, parent_id, created_at) VALUES ($1, $2, $3) RETURNING id"
-                ).bind(&name).bind(parent).bind(now()).fetch_one(conn).await?);
+                let id = structure::insert_department(&mut tx, &name, parent).await?;
                 security_events::record(
                     &mut tx,
                     &actor,
@@ -354,9 +353,7 @@ async fn create_site(
         Ok(name) => {
             let mut tx = state.db.begin().await?;
             let result = async {
-                let id: i64 = with_tx!(&mut tx, conn => sqlx::query_scalar(
-                    "INSERT INTO sites (name, created_at) VALUES ($1, $2) RETURNING id"
-                ).bind(&name).bind(now()).fetch_one(conn).await?);
+                let id = structure::insert_site(&mut tx, &name, None).await?;
                 security_events::record(
                     &mut tx,
                     &actor,

@@ -9,6 +9,7 @@
 //! checked.
 
 use crate::db::{Database, DbError, Tx, now};
+use crate::directory::structure::insert_department;
 use crate::with_tx;
 
 /// Sites, by the exact names other features look up.
@@ -584,12 +585,6 @@ impl Seeder {
         crate::directory::people::save_profile(tx, id, &profile).await?;
         Ok(id)
     }
-}
-
-async fn insert_department(tx: &mut Tx, name: &str, parent: Option<i64>) -> Result<i64, DbError> {
-    Ok(with_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO departments (name, parent_id, created_at) VALUES ($1, $2, $3) RETURNING id"
-    ).bind(name).bind(parent).bind(now()).fetch_one(conn).await?))
 }
 
 /// Seeds the organisation once, then places the demo accounts if they are not placed yet.

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::db::{Database, DbError, now};
+use crate::db::{Database, DbError};
 use crate::directory::people;
 use crate::security_events::{self, Actor};
 use crate::with_tx;
@@ -151,9 +151,8 @@ pub async fn apply(
         let id = match existing {
             Some(id) => id,
             None => {
-                let id: i64 = with_tx!(&mut tx, conn => sqlx::query_scalar(
-                    "INSERT INTO departments (name, parent_id, created_at) VALUES ($1, NULL, $2) RETURNING id"
-                ).bind(name).bind(now()).fetch_one(conn).await?);
+                let id =
+                    crate::directory::structure::insert_department(&mut tx, name, None).await?;
                 security_events::record(
                     &mut tx,
                     actor,

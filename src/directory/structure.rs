@@ -2,25 +2,46 @@
 //! ([`crate::audience`]) and the org chart read these tables; the IdP, SCIM, the admin pages and
 //! the demo write them through the functions here.
 
-use crate::db::{Database, DbError, now};
-use crate::with_db;
+use crate::db::{Database, DbError, Tx, now};
+use crate::{with_db, with_tx};
 
-/// Creates a department under `parent` (or at the top) and returns its id.
+/// Adds a department under `parent` (or at the top) inside the caller's transaction (which
+/// records the change) and returns its id.
+pub async fn insert_department(
+    tx: &mut Tx,
+    name: &str,
+    parent: Option<i64>,
+) -> Result<i64, DbError> {
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(
+        "INSERT INTO departments (name, parent_id, created_at) VALUES ($1, $2, $3) RETURNING id"
+    ).bind(name).bind(parent).bind(now()).fetch_one(conn).await?))
+}
+
+/// Adds a site inside the caller's transaction and returns its id.
+pub async fn insert_site(tx: &mut Tx, name: &str, address: Option<&str>) -> Result<i64, DbError> {
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(
+        "INSERT INTO sites (name, address, created_at) VALUES ($1, $2, $3) RETURNING id"
+    ).bind(name).bind(address).bind(now()).fetch_one(conn).await?))
+}
+
+/// Creates a department on its own (demo data, tests) and returns its id.
 pub async fn create_department(
     db: &Database,
     name: &str,
     parent: Option<i64>,
 ) -> Result<i64, DbError> {
-    Ok(with_db!(db, pool => sqlx::query_scalar(
-        "INSERT INTO departments (name, parent_id, created_at) VALUES ($1, $2, $3) RETURNING id"
-    ).bind(name).bind(parent).bind(now()).fetch_one(pool).await?))
+    let mut tx = db.begin().await?;
+    let id = insert_department(&mut tx, name, parent).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
-/// Creates a site and returns its id.
+/// Creates a site on its own (demo data, tests) and returns its id.
 pub async fn create_site(db: &Database, name: &str, address: Option<&str>) -> Result<i64, DbError> {
-    Ok(with_db!(db, pool => sqlx::query_scalar(
-        "INSERT INTO sites (name, address, created_at) VALUES ($1, $2, $3) RETURNING id"
-    ).bind(name).bind(address).bind(now()).fetch_one(pool).await?))
+    let mut tx = db.begin().await?;
+    let id = insert_site(&mut tx, name, address).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Where an agent sits: title, department, site, manager.
