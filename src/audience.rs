@@ -82,40 +82,31 @@ impl AgentAudience {
     /// Reads the agent's groups, department and its ancestors, site and roles. A disabled
     /// account belongs to no audience at all, not even `everyone`.
     pub async fn of_account(db: &Database, account_id: i64) -> Result<Self, DbError> {
-        let disabled: Option<bool> = with_db!(db, pool => sqlx::query_scalar(
-            "SELECT disabled FROM accounts WHERE id = $1"
-        ).bind(account_id).fetch_optional(pool).await?);
-        if disabled != Some(false) {
-            return Ok(Self {
-                keys: BTreeSet::new(),
-            });
-        }
-        let groups: Vec<i64> = with_db!(db, pool => sqlx::query_scalar(
-            "SELECT group_id FROM account_groups WHERE account_id = $1"
-        ).bind(account_id).fetch_all(pool).await?);
-        // UNION (not UNION ALL) stops on a cycle in the tree instead of looping.
-        let departments: Vec<i64> = with_db!(db, pool => sqlx::query_scalar(
+        // One round trip: every key the agent holds, plus a marker row that exists only while
+        // the account is enabled. This runs on every page that filters by audience (the wall
+        // among them), so it is one query rather than one per kind of rule.
+        // UNION (not UNION ALL) in the recursive part stops on a cycle in the tree.
+        let rows: Vec<String> = with_db!(db, pool => sqlx::query_scalar(
             "WITH RECURSIVE up(id) AS ( \
                  SELECT department_id FROM agent_profiles \
                   WHERE account_id = $1 AND department_id IS NOT NULL \
                  UNION \
                  SELECT d.parent_id FROM departments d JOIN up ON d.id = up.id \
                   WHERE d.parent_id IS NOT NULL) \
-             SELECT id FROM up"
+             SELECT 'group:' || CAST(group_id AS TEXT) FROM account_groups WHERE account_id = $1 \
+             UNION ALL SELECT 'department:' || CAST(id AS TEXT) FROM up \
+             UNION ALL SELECT 'site:' || CAST(site_id AS TEXT) FROM agent_profiles \
+                        WHERE account_id = $1 AND site_id IS NOT NULL \
+             UNION ALL SELECT 'role:' || role FROM account_roles WHERE account_id = $1 \
+             UNION ALL SELECT '(enabled)' FROM accounts WHERE id = $1 AND disabled = FALSE"
         ).bind(account_id).fetch_all(pool).await?);
-        let site: Option<Option<i64>> = with_db!(db, pool => sqlx::query_scalar(
-            "SELECT site_id FROM agent_profiles WHERE account_id = $1"
-        ).bind(account_id).fetch_optional(pool).await?);
-        let roles: Vec<String> = with_db!(db, pool => sqlx::query_scalar(
-            "SELECT role FROM account_roles WHERE account_id = $1"
-        ).bind(account_id).fetch_all(pool).await?);
-        let rules = groups
-            .into_iter()
-            .map(Rule::Group)
-            .chain(departments.into_iter().map(Rule::Department))
-            .chain(site.flatten().map(Rule::Site))
-            .chain(roles.iter().filter_map(|r| Role::parse(r)).map(Rule::Role));
-        Ok(Self::from_rules(rules))
+        if !rows.iter().any(|k| k == "(enabled)") {
+            return Ok(Self {
+                keys: BTreeSet::new(),
+            });
+        }
+        // Every key goes through the parser, so only well-formed rules (and known roles) count.
+        Ok(Self::from_rules(rows.iter().filter_map(|k| Rule::parse(k))))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
