@@ -188,9 +188,16 @@ pub enum BenchCommand {
         /// Agents requesting their wall at the same time.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Measured requests in all.
+        /// Measured requests in all (in-process client).
         #[arg(long, default_value_t = 12_800)]
         requests: u64,
+        /// Who sends the requests: `internal` (tasks in this process, sharing its cores with the
+        /// server) or `wrk` (Debian's wrk, a separate process, for `--seconds`).
+        #[arg(long, value_enum, default_value_t = crate::news::wallbench::Client::Internal)]
+        client: crate::news::wallbench::Client,
+        /// How long `wrk` runs.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
         /// Also write the figures into this Markdown file (e.g. BENCHMARKS.md).
         #[arg(long)]
         write: Option<PathBuf>,
@@ -398,6 +405,8 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     items,
                     concurrency,
                     requests,
+                    client,
+                    seconds,
                     write,
                 },
         } => {
@@ -406,6 +415,8 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 items,
                 concurrency,
                 requests,
+                client,
+                seconds,
                 write,
             };
             let report = crate::news::wallbench::run(&bench).await?;

@@ -21,7 +21,30 @@ pub struct WallBench {
     pub items: u64,
     pub concurrency: usize,
     pub requests: u64,
+    pub client: Client,
+    pub seconds: u64,
     pub write: Option<PathBuf>,
+}
+
+/// Who sends the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    /// Tokio tasks in this process: the load generator competes with the server for the cores.
+    Internal,
+    /// Debian's `wrk` in its own process (closed loop, one connection per agent).
+    Wrk,
+}
+
+/// Latency figures of one run.
+struct Measured {
+    requests: u64,
+    seconds: f64,
+    /// p50, p95 (absent from wrk), p99, max, in milliseconds.
+    p50: f64,
+    p95: Option<f64>,
+    p99: f64,
+    max: f64,
+    client: &'static str,
 }
 
 /// SplitMix64: reproducible data without a dependency.
@@ -100,12 +123,68 @@ pub async fn run(bench: &WallBench) -> Result<String, String> {
     for token in sessions.iter().take(200) {
         get_wall(&client, &base, token).await?;
     }
+    let distinct = sessions.len();
+    let measured = match bench.client {
+        Client::Internal => internal_client(bench, &client, &base, sessions).await?,
+        Client::Wrk => wrk_client(bench, &base, &sessions, dir.path()).await?,
+    };
+    running.shutdown().await;
+    let ms = |v: f64| format!("{v:.1} ms");
+    let machine = machine_at_start;
+    let command = match bench.client {
+        Client::Internal => format!(
+            "`beffroi bench wall --agents {} --items {} --concurrency {} --requests {}`",
+            bench.agents, bench.items, bench.concurrency, bench.requests
+        ),
+        Client::Wrk => format!(
+            "`beffroi bench wall --agents {} --items {} --concurrency {} --client wrk --seconds {}`",
+            bench.agents, bench.items, bench.concurrency, bench.seconds
+        ),
+    };
+    let mut out = format!(
+        "## News wall\n\nSigned-in wall (`GET /`, full page: session, audience keys, mandatory reads, \
+         one page of 20 items) over real HTTPS, SQLite (WAL) backend. Machine: {machine}. Command: \
+         {command} (release build). Load generator: {}. Seeding took {seeded:.0} s.\n\n\
+         | measurement | result |\n|---|---|\n",
+        measured.client
+    );
+    out.push_str(&format!(
+        "| requests ({} concurrent agents, {} distinct sessions) | {} |\n",
+        bench.concurrency, distinct, measured.requests
+    ));
+    out.push_str(&format!(
+        "| throughput | {:.0} pages/s |\n",
+        measured.requests as f64 / measured.seconds.max(1e-9)
+    ));
+    out.push_str(&format!("| p50 | {} |\n", ms(measured.p50)));
+    if let Some(p95) = measured.p95 {
+        out.push_str(&format!("| p95 | {} |\n", ms(p95)));
+    }
+    out.push_str(&format!(
+        "| p99 | {} |\n| max | {} |\n",
+        ms(measured.p99),
+        ms(measured.max)
+    ));
+    if let Some(path) = &bench.write {
+        crate::bench::write_section(path, "## News wall", &out)?;
+    }
+    Ok(out)
+}
+
+/// The in-process client: `concurrency` tasks, each sending its share of the requests one
+/// after the other with a different agent's session each time.
+async fn internal_client(
+    bench: &WallBench,
+    client: &reqwest::Client,
+    base: &str,
+    sessions: Vec<String>,
+) -> Result<Measured, String> {
     let sessions = Arc::new(sessions);
     let per_task = bench.requests / bench.concurrency.max(1) as u64;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..bench.concurrency.max(1) {
-        let (client, base, sessions) = (client.clone(), base.clone(), sessions.clone());
+        let (client, base, sessions) = (client.clone(), base.to_owned(), sessions.clone());
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(per_task as usize);
             for i in 0..per_task as usize {
@@ -121,45 +200,109 @@ pub async fn run(bench: &WallBench) -> Result<String, String> {
     for task in tasks {
         times.extend(task.await.map_err(err)??);
     }
-    let wall_secs = start.elapsed().as_secs_f64();
-    running.shutdown().await;
+    let seconds = start.elapsed().as_secs_f64();
     times.sort_unstable();
     let pct = |p: f64| {
         let i = ((times.len() as f64 * p).ceil() as usize).clamp(1, times.len().max(1)) - 1;
-        times
-            .get(i)
-            .map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
-            .unwrap_or_default()
+        times.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    let machine = machine_at_start;
-    let mut out = format!(
-        "## News wall\n\nSigned-in wall (`GET /`, full page: session, audience keys, mandatory reads, \
-         one page of 20 items) over real HTTPS, SQLite (WAL) backend. Machine: {}. Command: \
-         `beffroi bench wall --agents {} --items {} --concurrency {} --requests {}` (release build). \
-         Seeding took {seeded:.0} s.\n\n| measurement | result |\n|---|---|\n",
-        machine, bench.agents, bench.items, bench.concurrency, bench.requests
-    );
-    out.push_str(&format!(
-        "| requests ({} concurrent agents, {} distinct sessions) | {} |\n",
-        bench.concurrency,
-        sessions.len(),
-        times.len()
-    ));
-    out.push_str(&format!(
-        "| throughput | {:.0} pages/s |\n",
-        times.len() as f64 / wall_secs.max(1e-9)
-    ));
-    out.push_str(&format!(
-        "| p50 | {} |\n| p95 | {} |\n| p99 | {} |\n| max | {} |\n",
-        pct(0.50),
-        pct(0.95),
-        pct(0.99),
-        pct(1.0)
-    ));
-    if let Some(path) = &bench.write {
-        crate::bench::write_section(path, "## News wall", &out)?;
+    Ok(Measured {
+        requests: times.len() as u64,
+        seconds,
+        p50: pct(0.50),
+        p95: Some(pct(0.95)),
+        p99: pct(0.99),
+        max: pct(1.0),
+        client: "tokio tasks in the server's own process (reqwest + rustls)",
+    })
+}
+
+/// Debian's `wrk` as a separate process: one connection per agent, each request with another
+/// agent's session cookie (a Lua script rotates through them). Any answer but 200 fails the run.
+async fn wrk_client(
+    bench: &WallBench,
+    base: &str,
+    sessions: &[String],
+    dir: &Path,
+) -> Result<Measured, String> {
+    let mut script = String::from("local tokens = {\n");
+    for token in sessions {
+        script.push_str(&format!("  \"{token}\",\n"));
     }
-    Ok(out)
+    // setup() runs in wrk's main Lua state once per thread; request() and response() in each
+    // thread's own state; done() in the main state again, which reads the threads' counts.
+    script.push_str(&format!(
+        "}}\n\
+         local threads = {{}}\n\
+         function setup(thread)\n\
+           thread:set(\"first\", #threads * 7919)\n\
+           table.insert(threads, thread)\n\
+         end\n\
+         function init(args) counter = first or 0; bad = 0 end\n\
+         function request()\n\
+           counter = counter + 104729\n\
+           local token = tokens[(counter % #tokens) + 1]\n\
+           return wrk.format(\"GET\", \"/\", {{[\"Cookie\"] = \"{SESSION_COOKIE}=\" .. token}})\n\
+         end\n\
+         function response(status, headers, body)\n\
+           if status ~= 200 or not string.find(body, \"news-feed\", 1, true) then bad = bad + 1 end\n\
+         end\n\
+         function done(summary, latency, requests)\n\
+           local wrong = 0\n\
+           for _, t in ipairs(threads) do wrong = wrong + t:get(\"bad\") end\n\
+           local errors = summary.errors\n\
+           io.write(string.format(\"BEFFROI-WRK %d %d %d %d %d %d\\n\", summary.requests, \
+             summary.duration, latency:percentile(50), latency:percentile(99), latency.max, \
+             wrong + errors.connect + errors.read + errors.write + errors.timeout + errors.status))\n\
+         end\n"
+    ));
+    let path = dir.join("wall.lua");
+    std::fs::write(&path, script).map_err(|e| format!("{}: {e}", path.display()))?;
+    let output = tokio::process::Command::new("wrk")
+        .arg("--threads")
+        .arg("1")
+        .arg("--connections")
+        .arg(bench.concurrency.max(1).to_string())
+        .arg("--duration")
+        .arg(format!("{}s", bench.seconds.max(1)))
+        .arg("--timeout")
+        .arg("10s")
+        .arg("--script")
+        .arg(&path)
+        .arg(base)
+        .output()
+        .await
+        .map_err(|e| format!("could not run wrk (Debian package `wrk`): {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "wrk failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let figures: Vec<f64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BEFFROI-WRK "))
+        .ok_or_else(|| format!("wrk printed no figures: {stdout}"))?
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().map_err(err))
+        .collect::<Result<_, _>>()?;
+    let [requests, duration_us, p50_us, p99_us, max_us, errors, ..] = figures[..] else {
+        return Err(format!("wrk figures not understood: {stdout}"));
+    };
+    if errors > 0.0 {
+        return Err(format!("wrk saw {errors} failed requests: {stdout}"));
+    }
+    Ok(Measured {
+        requests: requests as u64,
+        seconds: duration_us / 1e6,
+        p50: p50_us / 1000.0,
+        p95: None,
+        p99: p99_us / 1000.0,
+        max: max_us / 1000.0,
+        client: "Debian's wrk 4 in a separate process (1 thread, OpenSSL)",
+    })
 }
 
 fn machine() -> String {
