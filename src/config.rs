@@ -1475,7 +1475,10 @@ mod tests {
                 "[server]\nheader_read_timeout_secs = 301\n",
                 "server.header_read_timeout_secs",
             ),
-            ("[server]\nidle_timeout_secs = 0\n", "server.idle_timeout_secs"),
+            (
+                "[server]\nidle_timeout_secs = 0\n",
+                "server.idle_timeout_secs",
+            ),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text} gave {err}");

@@ -198,7 +198,11 @@ async fn serve_http<I>(
     } else {
         builder.http1_only()
     };
-    let connection = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+    let connection = watcher.watch(
+        builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned(),
+    );
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
@@ -435,7 +439,10 @@ mod tests {
         assert!(gate.admit(a).is_none(), "a third from the same /64");
         assert!(gate.admit(other).is_some(), "another /64 is another client");
         drop(first);
-        assert!(gate.admit(b).is_some(), "a closed connection frees its slot");
+        assert!(
+            gate.admit(b).is_some(),
+            "a closed connection frees its slot"
+        );
     }
 
     #[test]
@@ -446,8 +453,14 @@ mod tests {
         let plain: IpAddr = "192.0.2.1".parse().unwrap();
         let held = [gate.admit(proxy).unwrap(), gate.admit(proxy).unwrap()];
         let _one = gate.admit(mapped).unwrap();
-        assert!(gate.admit(plain).is_none(), "IPv4-mapped is the same client");
-        assert!(gate.admit(proxy).is_none(), "the global cap binds proxies too");
+        assert!(
+            gate.admit(plain).is_none(),
+            "IPv4-mapped is the same client"
+        );
+        assert!(
+            gate.admit(proxy).is_none(),
+            "the global cap binds proxies too"
+        );
         drop(held);
         assert!(gate.admit(proxy).is_some());
         assert!(gate.lock_counts().get(&plain).is_some_and(|n| *n == 1));

@@ -114,7 +114,9 @@ async fn malformed_handshakes_and_stray_bytes_are_closed_and_others_served(backe
         ),
         (
             "SSLv2 ClientHello",
-            vec![0x80, 0x2e, 0x01, 0x00, 0x02, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10],
+            vec![
+                0x80, 0x2e, 0x01, 0x00, 0x02, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10,
+            ],
         ),
         (
             "application data before any handshake",
@@ -130,7 +132,10 @@ async fn malformed_handshakes_and_stray_bytes_are_closed_and_others_served(backe
         // Without the handshake timeout, the truncated hello and the silent client would be
         // kept for ever; the bound is generous, the configured timeout is 2 s.
         let closed = closed_by_server(&mut tcp, Duration::from_secs(30)).await;
-        assert!(closed.is_some(), "{what}: the server kept the connection open");
+        assert!(
+            closed.is_some(),
+            "{what}: the server kept the connection open"
+        );
         eprintln!("{what}: closed after {:?}", closed.unwrap());
         let r = agent.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "after {what}");
@@ -315,7 +320,11 @@ async fn slow_handshakes_and_slow_headers_are_cut_while_others_are_served(backen
         );
         // Every attacker was cut at least once, each cut came from the 2 s timeout (a
         // byte every half second would otherwise keep it for ever); the bound is generous.
-        assert!(lifetimes.len() >= 60, "{name}: only {} cut", lifetimes.len());
+        assert!(
+            lifetimes.len() >= 60,
+            "{name}: only {} cut",
+            lifetimes.len()
+        );
         assert!(longest < Duration::from_secs(20), "{name}: {longest:?}");
     }
 
@@ -476,7 +485,11 @@ async fn connection_caps_hold_memory_stays_bounded_and_writes_are_kept(backend: 
     assert_eq!(third.len(), 20, "the listener's cap");
     let latecomer = client_from(&cert, [127, 0, 0, 4]);
     assert!(
-        latecomer.get(format!("{base}/healthz")).send().await.is_err(),
+        latecomer
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err(),
         "a connection beyond max_connections is refused"
     );
     // A flood while full: two thousand more connections, all refused, none piling up.
