@@ -90,7 +90,7 @@ async fn malformed_handshakes_and_stray_bytes_are_closed_and_others_served(backe
     let app = spawn_app_with(
         backend,
         Options {
-            server_extra: "tls_handshake_timeout_secs = 2\n".into(),
+            server_extra: "tls_handshake_timeout_secs = 2\nidle_timeout_secs = 2\n".into(),
             ..Options::default()
         },
     )
@@ -140,6 +140,23 @@ async fn malformed_handshakes_and_stray_bytes_are_closed_and_others_served(backe
         let r = agent.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "after {what}");
     }
+    // An HTTP/2 client that opens its connection and then says nothing is closed once idle:
+    // HTTP/2 has no header timeout, the idle timeout is what frees its slot.
+    let mut config = client_tls(&app.cert_path());
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = connect_from(ATTACKER, app.server.addr).await.unwrap();
+    let mut h2 = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let closed = closed_by_server(&mut h2, Duration::from_secs(30)).await;
+    assert!(closed.is_some(), "an idle HTTP/2 connection was kept");
+    eprintln!("idle HTTP/2 connection: closed after {:?}", closed.unwrap());
+
     // A client that gives up mid-handshake does not disturb the next one either.
     let tcp = connect_from(ATTACKER, app.server.addr).await.unwrap();
     drop(tcp);
