@@ -192,6 +192,17 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Time given to open connections to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Connections served at once by each listener; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Connections served at once to one client address (one /64 for IPv6); trusted proxies
+    /// are exempt, as they carry many agents.
+    pub max_connections_per_ip: usize,
+    /// Time a client has to complete the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Time a client has to send a request's headers (HTTP/1.1).
+    pub header_read_timeout_secs: u64,
+    /// A connection on which nothing was read or written for this long is closed.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -205,7 +216,49 @@ impl Default for ServerConfig {
             max_upload_bytes: 10 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 20,
+            max_connections: 2048,
+            max_connections_per_ip: 256,
+            tls_handshake_timeout_secs: 10,
+            header_read_timeout_secs: 15,
+            idle_timeout_secs: 120,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The transport limits: each bounded both ways, since zero would refuse everyone and a
+    /// huge value would let one client hold the server's memory or file descriptors.
+    fn validate_connection_limits(&self) -> Result<(), ConfigError> {
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(invalid(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_ip) {
+            return Err(invalid(
+                "server.max_connections_per_ip",
+                "must be between 1 and server.max_connections",
+            ));
+        }
+        for (key, value, max) in [
+            (
+                "server.tls_handshake_timeout_secs",
+                self.tls_handshake_timeout_secs,
+                300,
+            ),
+            (
+                "server.header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                300,
+            ),
+            ("server.idle_timeout_secs", self.idle_timeout_secs, 3600),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between 1 and {max} seconds")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -838,6 +891,7 @@ impl Config {
         if self.server.request_timeout_secs == 0 {
             return Err(invalid("server.request_timeout_secs", "must be at least 1"));
         }
+        self.server.validate_connection_limits()?;
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return Err(invalid(
                 "tls.cert_file",
@@ -1408,6 +1462,23 @@ mod tests {
             ),
             ("[log]\nlevel = \"[[[\"\n", "log.level"),
             ("[storage]\ndata_dir = \"relative\"\n", "storage.data_dir"),
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            (
+                "[server]\nmax_connections = 10\nmax_connections_per_ip = 11\n",
+                "server.max_connections_per_ip",
+            ),
+            (
+                "[server]\ntls_handshake_timeout_secs = 0\n",
+                "server.tls_handshake_timeout_secs",
+            ),
+            (
+                "[server]\nheader_read_timeout_secs = 301\n",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "[server]\nidle_timeout_secs = 0\n",
+                "server.idle_timeout_secs",
+            ),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text} gave {err}");

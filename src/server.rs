@@ -1,5 +1,5 @@
 //! Serving: the HTTPS listener (rustls, HTTP/1.1 and HTTP/2), the optional plain-HTTP listener
-//! that only redirects to HTTPS, background housekeeping (and audit forwarding when
+//! that only redirects to HTTPS (both bounded by `http::listener`), background housekeeping (and audit forwarding when
 //! `[audit.syslog]` is set), and graceful shutdown on SIGTERM or Ctrl-C (open connections get
 //! `server.shutdown_grace_secs` to finish).
 
@@ -12,20 +12,15 @@ use axum::extract::Request;
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Redirect, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::audit::checkpoint::CheckpointSigner;
 use crate::cli::checkpoint_key_path;
 use crate::config::{Config, ConfigError, check_private_file};
 use crate::db::{Database, DbError, SnapshotPolicy};
-use crate::http::client_ip::PeerAddr;
+use crate::http::listener::{Limits, Transport, accept_loop};
 use crate::http::middleware::security_headers;
 use crate::tls::{self, CertStore, TlsError};
 use crate::{AppState, app};
@@ -115,6 +110,7 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     let listen = config.server.listen;
     let redirect_listen = config.server.http_redirect_listen;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let limits = Limits::from_config(&config.server);
     let reload_every = Duration::from_secs(config.tls.reload_check_secs);
     let checkpoint_signer = CheckpointSigner::load_or_create(&checkpoint_key_path(&config))
         .map_err(|e| ServeError::AuditKey(e.to_string()))?;
@@ -141,8 +137,9 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(accept_loop(
         listener,
-        TlsAcceptor::from(tls_config),
+        Transport::Tls(TlsAcceptor::from(tls_config)),
         router,
+        limits.clone(),
         shutdown_rx.clone(),
         grace,
     ))];
@@ -182,18 +179,16 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
                 })?;
         redirect_addr = listener.local_addr().ok();
         let router = redirect_router(state.public_origin.clone(), addr.port());
-        let mut rx = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let stop = async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP redirect listener stopped");
-            }
-        }));
+        // The same limits as the HTTPS listener, counted apart: a flood on port 80 must not
+        // take the slots of agents on 443.
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            Transport::Plain,
+            router,
+            limits,
+            shutdown_rx.clone(),
+            grace,
+        )));
     }
     tracing::info!(%addr, ?redirect_addr, "listening");
     Ok(RunningServer {
@@ -204,74 +199,6 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
         shutdown,
         tasks,
     })
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    router: Router,
-    mut shutdown: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Usually EMFILE: back off rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = stop_requested(&mut shutdown) => break,
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // A client that never finishes its handshake must not hold a task forever.
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(PeerAddr(peer));
-                router.clone().oneshot(request)
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(15))
-                .max_buf_size(64 * 1024);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(100);
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
-    }
-}
-
-async fn stop_requested(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Deletes dead sessions and forgets idle rate-limit entries, once a minute.

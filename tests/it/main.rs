@@ -30,3 +30,4 @@ mod scim;
 mod sessions;
 mod spaces;
 mod tls;
+mod transport;
