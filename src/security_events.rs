@@ -519,3 +519,28 @@ pub async fn audit_exported(
         "log_size": log_size });
     record(tx, actor, "audit.export", None, "success", details).await
 }
+
+/// A handler refused a signed-in agent or a visitor (403): `path` is what was asked for.
+pub async fn access_denied(
+    audit: &GroupAppender,
+    actor: &Actor,
+    path: String,
+    method: &str,
+    reason: &'static str,
+) -> Result<(), DbError> {
+    let details = json!({ "method": method, "reason": reason });
+    record_alone(audit, actor, "access.denied", Some(path), "denied", details).await
+}
+
+/// The CSRF check refused a state-changing request (`reason`: which part failed).
+pub async fn csrf_refused(
+    audit: &GroupAppender,
+    actor: &Actor,
+    path: String,
+    method: &str,
+    reason: &'static str,
+) -> Result<(), DbError> {
+    let details = json!({ "method": method, "reason": reason });
+    record_alone(audit, actor, "csrf.refused", Some(path), "denied", details).await
+}
+

@@ -42,7 +42,7 @@ pub async fn require_admin(
         json!({ "path": path, "reason": "not an administrator" }),
     )
     .await?;
-    Err(AppError::Forbidden)
+    Err(AppError::ForbiddenRecorded)
 }
 
 /// One area of administration, as the hub lists it.

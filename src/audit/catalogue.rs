@@ -45,6 +45,8 @@ pub const ACTIONS: &[&str] = &[
     "backup.prune",
     // Administration and branding.
     "admin.denied",
+    "access.denied",
+    "csrf.refused",
     "branding.update",
     "branding.logo",
     "branding.favicon",

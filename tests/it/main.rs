@@ -26,6 +26,7 @@ mod oidc;
 mod ops;
 mod pg_roles;
 mod rate_limit;
+mod refusals;
 mod scim;
 mod sessions;
 mod spaces;
