@@ -544,3 +544,32 @@ pub async fn csrf_refused(
     record_alone(audit, actor, "csrf.refused", Some(path), "denied", details).await
 }
 
+/// Sessions of an account ended by a person (not by sign-out, expiry or a password change).
+pub struct SessionRevocation<'a> {
+    pub account_id: i64,
+    /// `one`, `others` (all but the agent's current one) or `all`.
+    pub scope: &'static str,
+    /// `self` (the agent, from another session) or `admin`.
+    pub by: &'static str,
+    /// The session's handle when one was named (never its token or hash).
+    pub handle: Option<&'a str>,
+    pub sessions_ended: u64,
+}
+
+pub async fn sessions_revoked(
+    tx: &mut Tx,
+    actor: &Actor,
+    revocation: SessionRevocation<'_>,
+) -> Result<(), DbError> {
+    let details = json!({ "scope": revocation.scope, "by": revocation.by,
+        "session": revocation.handle, "sessions_ended": revocation.sessions_ended });
+    record(
+        tx,
+        actor,
+        "auth.session_revoke",
+        account_target(revocation.account_id),
+        "success",
+        details,
+    )
+    .await
+}

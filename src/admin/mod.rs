@@ -77,6 +77,11 @@ const AREAS: &[(&str, &str, &str)] = &[
         "admin-area-spaces",
         "admin-area-spaces-desc",
     ),
+    (
+        "/admin/sessions",
+        "admin-area-sessions",
+        "admin-area-sessions-desc",
+    ),
 ];
 
 async fn hub(

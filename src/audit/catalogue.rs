@@ -9,6 +9,7 @@ pub const ACTIONS: &[&str] = &[
     "auth.sign_in",
     "auth.sign_in_failure",
     "auth.sign_out",
+    "auth.session_revoke",
     "auth.password_change",
     "auth.password_change_failure",
     "auth.backchannel_logout",

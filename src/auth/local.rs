@@ -27,6 +27,7 @@ use crate::routes::RouteTable;
 use crate::security_events::{self, Actor, SignInFailure};
 
 pub fn routes(table: RouteTable) -> RouteTable {
+    let table = crate::auth::sessions_page::routes(table);
     table
         .get("/login", login_page)
         .get("/login/local", local_login_page)

@@ -28,6 +28,7 @@ mod pg_roles;
 mod rate_limit;
 mod refusals;
 mod scim;
+mod session_list;
 mod sessions;
 mod spaces;
 mod tls;
