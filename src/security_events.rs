@@ -187,6 +187,7 @@ pub enum SignInFailure {
     AccountDisabled,
     LockedOut,
     LocalSignInDisabled,
+    OneTimePasswordExpired,
 }
 
 impl SignInFailure {
@@ -197,6 +198,7 @@ impl SignInFailure {
             Self::AccountDisabled => "account_disabled",
             Self::LockedOut => "locked_out",
             Self::LocalSignInDisabled => "local_sign_in_disabled",
+            Self::OneTimePasswordExpired => "one_time_password_expired",
         }
     }
 }

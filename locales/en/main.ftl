@@ -581,7 +581,7 @@ news-error-text-changed = The text changed since you opened it: read it again, t
 news-error-reason = Give the reason for rejection (1,000 characters at most).
 news-error-page = The page link is not valid; go back to the first page.
 
-# Sessions: the agent's own list, the administrators' one (hardening).
+# Sessions: the agent's own list, the administrators' one; expired one-time passwords (hardening).
 sessions-title = My sessions
 sessions-intro = Your account is signed in on the devices below. If you do not recognise one, end its session and tell the support team.
 sessions-caption = Active sessions
@@ -609,3 +609,4 @@ sessions-admin-of = Sessions of { $name }
 sessions-admin-back = All active sessions
 admin-area-sessions = Sessions
 admin-area-sessions-desc = Who is signed in, from where; end a session.
+login-error-otp-expired = This one-time password has expired. Ask the server's operator for a new one (command beffroi recover-admin).

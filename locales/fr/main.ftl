@@ -581,7 +581,7 @@ news-error-text-changed = Le texte a changé depuis que vous l'avez ouvert : rel
 news-error-reason = Indiquez le motif du refus (1 000 caractères au plus).
 news-error-page = Le lien de page n'est pas valide ; revenez à la première page.
 
-# Sessions: the agent's own list, the administrators' one (hardening).
+# Sessions: the agent's own list, the administrators' one; expired one-time passwords (hardening).
 sessions-title = Mes sessions
 sessions-intro = Votre compte est connecté sur les appareils ci-dessous. Si vous n’en reconnaissez pas un, mettez fin à sa session et prévenez le support.
 sessions-caption = Sessions actives
@@ -609,3 +609,4 @@ sessions-admin-of = Sessions de { $name }
 sessions-admin-back = Toutes les sessions actives
 admin-area-sessions = Sessions
 admin-area-sessions-desc = Qui est connecté, depuis où ; mettre fin à une session.
+login-error-otp-expired = Ce mot de passe à usage unique a expiré. Demandez-en un nouveau à l’exploitant du serveur (commande beffroi recover-admin).

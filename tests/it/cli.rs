@@ -182,6 +182,7 @@ fn recover_admin_prints_a_one_time_password_and_migrate_reports() {
         .expect(&out);
     let password = line.trim_start_matches("One-time password:").trim();
     assert_eq!(password.replace('-', "").len(), 24);
+    assert!(out.contains("It expires in 24 hours, at "), "{out}");
     // The password is shown on the console only, never logged.
     assert!(!err.contains(password), "{err}");
     let (ok, _, err) = run(beffroi()

@@ -14,7 +14,57 @@ both_backends!(
     return_path_is_kept_and_open_redirects_refused,
     weaker_password_hash_is_upgraded_at_sign_in,
     local_sign_in_can_be_turned_off,
+    an_expired_one_time_password_is_refused,
 );
+
+/// `recover-admin`'s password works for 24 hours only (ASVS 2.3.1).
+async fn an_expired_one_time_password_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let otp = beffroi::cli::recover_admin(&app.config, app.db(), "admin")
+        .await
+        .unwrap();
+    let otp = secrecy::ExposeSecret::expose_secret(&otp).to_owned();
+    let expires_at: Option<i64> = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT password_expires_at FROM accounts").fetch_one(pool).await.unwrap());
+    let in_a_day = beffroi::db::now() + 24 * 3600;
+    let expires_at = expires_at.expect("a one-time password has an expiry");
+    assert!(
+        (in_a_day - 60..=in_a_day).contains(&expires_at),
+        "{expires_at}"
+    );
+
+    // Printed a day and a second ago.
+    app.exec("UPDATE accounts SET password_expires_at = password_expires_at - 86401")
+        .await;
+    let client = app.client();
+    let r = app.sign_in(&client, "admin", &otp).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("mot de passe à usage unique a expiré"),
+        "{body}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+    let failures = crate::helpers::audit_entries(app.db(), "auth.sign_in_failure").await;
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        crate::helpers::details(&failures[0])["reason"],
+        "one_time_password_expired"
+    );
+    // A wrong password learns nothing about expiry.
+    let r = app.sign_in(&client, "admin", "not-the-password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Identifiant ou mot de passe incorrect") && !body.contains("expiré"));
+
+    // A new one works, and leads to the password page.
+    let otp = beffroi::cli::recover_admin(&app.config, app.db(), "admin")
+        .await
+        .unwrap();
+    let otp = secrecy::ExposeSecret::expose_secret(&otp).to_owned();
+    let r = app.sign_in(&client, "admin", &otp).await;
+    assert_eq!(r.headers()["location"], "/account/password");
+}
 
 async fn local_sign_in_can_be_turned_off(backend: Backend) {
     let app = crate::helpers::spawn_app_with(
