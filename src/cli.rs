@@ -650,6 +650,10 @@ async fn check_config(path: &Path) -> Result<(), String> {
         let _ = token;
         say!("ok   metrics bearer token file is readable");
     }
+    // The same check `serve` makes when it reads the token (ASVS 2.10.2): too short is refused.
+    if config.scim_token().map_err(|e| e.to_string())?.is_some() {
+        say!("ok   scim.token_file is readable and at least 32 characters long");
+    }
     if let Some(oidc) = &config.oidc {
         let provider =
             crate::auth::oidc::OidcProvider::new(oidc.clone(), config.server.public_url.as_deref())
