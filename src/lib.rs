@@ -165,6 +165,12 @@ async fn not_found() -> AppError {
 /// entries) → CSRF → the admin gate (`/admin` and
 /// below: administrators only, refusals recorded) → body limit.
 pub fn app(state: AppState) -> Router {
+    app_with_routes(state, routes::table())
+}
+
+/// [`app`] over another route table: the same stack around `table`. Tests use it to put a
+/// route of their own (one that panics, say) inside the real stack; no such route ships.
+pub fn app_with_routes(state: AppState, table: routes::RouteTable) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let stack = ServiceBuilder::new()
@@ -200,7 +206,7 @@ pub fn app(state: AppState) -> Router {
             admin_gate::require_admin_role,
         ))
         .layer(DefaultBodyLimit::max(max_body));
-    routes::table()
+    table
         .into_router()
         .fallback(not_found)
         .layer(stack)

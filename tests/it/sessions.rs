@@ -15,7 +15,52 @@ both_backends!(
     weaker_password_hash_is_upgraded_at_sign_in,
     local_sign_in_can_be_turned_off,
     an_expired_one_time_password_is_refused,
+    a_password_change_ends_the_other_sessions,
 );
+
+/// Changing the password ends every other session of the account, and only those (ASVS 3.3.3).
+async fn a_password_change_ends_the_other_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_admin("alice", "a long enough password").await;
+    let (here, laptop, phone) = (app.client(), app.client(), app.client());
+    for client in [&here, &laptop, &phone] {
+        app.sign_in(client, "alice", "a long enough password").await;
+        assert_eq!(
+            client.get(app.url("/")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let csrf = app.csrf_token(&here, "/account/password").await;
+    let r = here
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current", "a long enough password"),
+            ("new", "correct horse battery staple"),
+            ("confirm", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The browser that changed it stays signed in; the other two are sent to sign in.
+    assert_eq!(
+        here.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    for client in [&laptop, &phone] {
+        let r = client.get(app.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/login");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
+    let changes = crate::helpers::audit_entries(app.db(), "auth.password_change").await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        crate::helpers::details(&changes[0])["other_sessions_ended"],
+        2
+    );
+}
 
 /// `recover-admin`'s password works for 24 hours only (ASVS 2.3.1).
 async fn an_expired_one_time_password_is_refused(backend: Backend) {
