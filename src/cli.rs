@@ -270,8 +270,12 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             let password = recover_admin(&config, &db, &username).await?;
             say!("Local administrator: {username}");
             say!("One-time password:   {}", password.expose_secret());
+            let ttl = crate::auth::password::ONE_TIME_PASSWORD_TTL_SECS;
             say!(
-                "It must be changed at first sign-in. Every previous session of this account has ended."
+                "It expires in {} hours, at {} UTC, and must be changed at first sign-in. \
+                 Every previous session of this account has ended.",
+                ttl / 3600,
+                crate::news::display_time(crate::db::now() + ttl)
             );
             if !config.local_sign_in.enabled {
                 say!("Warning: local_sign_in.enabled is false; enable it to use this account.");
@@ -589,7 +593,8 @@ pub(crate) async fn open_for_admin_task(
     Ok((config, db, report))
 }
 
-/// Creates or resets the break-glass administrator; returns its one-time password.
+/// Creates or resets the break-glass administrator; returns its one-time password, which
+/// expires after `auth::password::ONE_TIME_PASSWORD_TTL_SECS`.
 pub async fn recover_admin(
     config: &Config,
     db: &Database,
@@ -655,6 +660,10 @@ async fn check_config(path: &Path) -> Result<(), String> {
     if let Some(token) = config.metrics_token().map_err(|e| e.to_string())? {
         let _ = token;
         say!("ok   metrics bearer token file is readable");
+    }
+    // The same check `serve` makes when it reads the token (ASVS 2.10.2): too short is refused.
+    if config.scim_token().map_err(|e| e.to_string())?.is_some() {
+        say!("ok   scim.token_file is readable and at least 32 characters long");
     }
     if let Some(oidc) = &config.oidc {
         let provider =

@@ -57,7 +57,7 @@ use crate::db::Database;
 use crate::http::error::AppError;
 use crate::http::metrics::Metrics;
 use crate::http::middleware::{
-    admin_gate, csrf, error_pages, rate_limit, security_headers, session,
+    admin_gate, csrf, error_pages, rate_limit, refusals, security_headers, session,
 };
 
 /// Shared state of a running instance.
@@ -161,9 +161,16 @@ async fn not_found() -> AppError {
 /// security headers (so every response has them, even a panic's) → request id and tracing →
 /// client address → metrics → error pages (so every error below becomes a page) → SCIM errors
 /// (so that below `/scim/v2` every error is a SCIM JSON Error instead) → panic catcher → timeout
-/// → rate limit (before any database work) → session → CSRF → the admin gate (`/admin` and
+/// → rate limit (before any database work) → session → refusals (403s below become audit
+/// entries) → CSRF → the admin gate (`/admin` and
 /// below: administrators only, refusals recorded) → body limit.
 pub fn app(state: AppState) -> Router {
+    app_with_routes(state, routes::table())
+}
+
+/// [`app`] over another route table: the same stack around `table`. Tests use it to put a
+/// route of their own (one that panics, say) inside the real stack; no such route ships.
+pub fn app_with_routes(state: AppState, table: routes::RouteTable) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let stack = ServiceBuilder::new()
@@ -192,13 +199,14 @@ pub fn app(state: AppState) -> Router {
             rate_limit::limit_requests,
         ))
         .layer(from_fn_with_state(state.clone(), session::load_session))
+        .layer(from_fn_with_state(state.clone(), refusals::record_refusals))
         .layer(from_fn_with_state(state.clone(), csrf::verify_csrf))
         .layer(from_fn_with_state(
             state.clone(),
             admin_gate::require_admin_role,
         ))
         .layer(DefaultBodyLimit::max(max_body));
-    routes::table()
+    table
         .into_router()
         .fallback(not_found)
         .layer(stack)

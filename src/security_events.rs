@@ -187,6 +187,7 @@ pub enum SignInFailure {
     AccountDisabled,
     LockedOut,
     LocalSignInDisabled,
+    OneTimePasswordExpired,
 }
 
 impl SignInFailure {
@@ -197,6 +198,7 @@ impl SignInFailure {
             Self::AccountDisabled => "account_disabled",
             Self::LockedOut => "locked_out",
             Self::LocalSignInDisabled => "local_sign_in_disabled",
+            Self::OneTimePasswordExpired => "one_time_password_expired",
         }
     }
 }
@@ -518,4 +520,58 @@ pub async fn audit_exported(
     let details = json!({ "format": format, "filter": filter, "count": count,
         "log_size": log_size });
     record(tx, actor, "audit.export", None, "success", details).await
+}
+
+/// A handler refused a signed-in agent or a visitor (403): `path` is what was asked for.
+pub async fn access_denied(
+    audit: &GroupAppender,
+    actor: &Actor,
+    path: String,
+    method: &str,
+    reason: &'static str,
+) -> Result<(), DbError> {
+    let details = json!({ "method": method, "reason": reason });
+    record_alone(audit, actor, "access.denied", Some(path), "denied", details).await
+}
+
+/// The CSRF check refused a state-changing request (`reason`: which part failed).
+pub async fn csrf_refused(
+    audit: &GroupAppender,
+    actor: &Actor,
+    path: String,
+    method: &str,
+    reason: &'static str,
+) -> Result<(), DbError> {
+    let details = json!({ "method": method, "reason": reason });
+    record_alone(audit, actor, "csrf.refused", Some(path), "denied", details).await
+}
+
+/// Sessions of an account ended by a person (not by sign-out, expiry or a password change).
+pub struct SessionRevocation<'a> {
+    pub account_id: i64,
+    /// `one`, `others` (all but the agent's current one) or `all`.
+    pub scope: &'static str,
+    /// `self` (the agent, from another session) or `admin`.
+    pub by: &'static str,
+    /// The session's handle when one was named (never its token or hash).
+    pub handle: Option<&'a str>,
+    pub sessions_ended: u64,
+}
+
+pub async fn sessions_revoked(
+    tx: &mut Tx,
+    actor: &Actor,
+    revocation: SessionRevocation<'_>,
+) -> Result<(), DbError> {
+    let details = json!({ "scope": revocation.scope, "by": revocation.by,
+        "session": revocation.handle, "sessions_ended": revocation.sessions_ended });
+    record(
+        tx,
+        actor,
+        "auth.session_revoke",
+        account_target(revocation.account_id),
+        "success",
+        details,
+    )
+    .await
 }

@@ -141,16 +141,20 @@ pub async fn upsert_break_glass_admin(
     let (id, sessions_ended) = with_tx!(tx, conn => {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (kind, username, display_name, password_hash, \
-                                   password_must_change, disabled, created_at, updated_at) \
-             VALUES ('local', $1, $2, $3, TRUE, FALSE, $4, $4) \
+                                   password_must_change, password_expires_at, disabled, \
+                                   created_at, updated_at) \
+             VALUES ('local', $1, $2, $3, TRUE, $5, FALSE, $4, $4) \
              ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
-                 password_must_change = TRUE, disabled = FALSE, updated_at = excluded.updated_at \
+                 password_must_change = TRUE, \
+                 password_expires_at = excluded.password_expires_at, disabled = FALSE, \
+                 updated_at = excluded.updated_at \
              RETURNING id",
         )
         .bind(&username)
         .bind(display_name)
         .bind(password_hash)
         .bind(now)
+        .bind(now + crate::auth::password::ONE_TIME_PASSWORD_TTL_SECS)
         .fetch_one(&mut *conn)
         .await?;
         sqlx::query(
@@ -167,7 +171,8 @@ pub async fn upsert_break_glass_admin(
     Ok((id, sessions_ended))
 }
 
-/// Stores a new password hash; `must_change` stays set only for one-time passwords.
+/// Stores a new password hash; `must_change` stays set only for one-time passwords (a rehash
+/// at sign-in), which keep their expiry; a password the account chose never expires.
 pub async fn set_password_hash(
     tx: &mut Tx,
     account_id: i64,
@@ -175,10 +180,19 @@ pub async fn set_password_hash(
     must_change: bool,
 ) -> Result<(), DbError> {
     with_tx!(tx, conn => sqlx::query(
-        "UPDATE accounts SET password_hash = $1, password_must_change = $2, updated_at = $3 \
+        "UPDATE accounts SET password_hash = $1, password_must_change = $2, updated_at = $3, \
+             password_expires_at = CASE WHEN $2 THEN password_expires_at ELSE NULL END \
          WHERE id = $4"
     ).bind(password_hash).bind(must_change).bind(now()).bind(account_id).execute(conn).await.map(|_| ())?);
     Ok(())
+}
+
+/// Whether the account's password is a one-time password past its expiry.
+pub async fn password_expired(db: &Database, account_id: i64) -> Result<bool, DbError> {
+    let expires_at: Option<Option<i64>> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT password_expires_at FROM accounts WHERE id = $1"
+    ).bind(account_id).fetch_optional(pool).await?);
+    Ok(expires_at.flatten().is_some_and(|t| now() >= t))
 }
 
 pub async fn set_locale(db: &Database, account_id: i64, locale: &str) -> Result<(), DbError> {

@@ -42,7 +42,7 @@ pub async fn require_admin(
         json!({ "path": path, "reason": "not an administrator" }),
     )
     .await?;
-    Err(AppError::Forbidden)
+    Err(AppError::ForbiddenRecorded)
 }
 
 /// One area of administration, as the hub lists it.
@@ -76,6 +76,11 @@ const AREAS: &[(&str, &str, &str)] = &[
         "/admin/spaces",
         "admin-area-spaces",
         "admin-area-spaces-desc",
+    ),
+    (
+        "/admin/sessions",
+        "admin-area-sessions",
+        "admin-area-sessions-desc",
     ),
 ];
 

@@ -9,6 +9,7 @@ pub const ACTIONS: &[&str] = &[
     "auth.sign_in",
     "auth.sign_in_failure",
     "auth.sign_out",
+    "auth.session_revoke",
     "auth.password_change",
     "auth.password_change_failure",
     "auth.backchannel_logout",
@@ -45,6 +46,8 @@ pub const ACTIONS: &[&str] = &[
     "backup.prune",
     // Administration and branding.
     "admin.denied",
+    "access.denied",
+    "csrf.refused",
     "branding.update",
     "branding.logo",
     "branding.favicon",

@@ -337,7 +337,7 @@ async fn require_auditor(
         json!({ "path": path, "reason": "not an auditor" }),
     )
     .await?;
-    Err(AppError::Forbidden)
+    Err(AppError::ForbiddenRecorded)
 }
 
 fn query_form(query: Result<Query<SearchForm>, QueryRejection>) -> Result<SearchForm, AppError> {

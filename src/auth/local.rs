@@ -27,6 +27,7 @@ use crate::routes::RouteTable;
 use crate::security_events::{self, Actor, SignInFailure};
 
 pub fn routes(table: RouteTable) -> RouteTable {
+    let table = crate::auth::sessions_page::routes(table);
     table
         .get("/login", login_page)
         .get("/login/local", local_login_page)
@@ -249,6 +250,25 @@ async fn login_submit(
         }
     };
 
+    // The right one-time password, but too late (ASVS 2.3.1): said plainly, since only whoever
+    // knows the password can see it; nothing changes, and a new one comes from `recover-admin`.
+    if account.password_must_change && accounts::password_expired(&state.db, account.id).await? {
+        security_events::sign_in_refused(
+            &state.audit,
+            &state.metrics,
+            &visitor,
+            &username,
+            SignInFailure::OneTimePasswordExpired,
+        )
+        .await?;
+        return again(
+            ctx.shell,
+            StatusCode::UNAUTHORIZED,
+            lang.t("login-error-otp-expired"),
+            username,
+            next,
+        );
+    }
     // Hash before taking the write lock: argon2 is slow on purpose.
     let fresh_hash = if verification.needs_rehash {
         Some(state.hasher.hash(&password).await?)

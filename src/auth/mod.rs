@@ -6,3 +6,4 @@ pub mod local;
 pub mod oidc;
 pub mod password;
 pub mod session;
+pub mod sessions_page;

@@ -138,6 +138,10 @@ impl PasswordHasher {
     }
 }
 
+/// How long a one-time password from `recover-admin` can be used (ASVS 2.3.1): it is meant for
+/// an emergency at hand, not to lie in a ticket or a mailbox.
+pub const ONE_TIME_PASSWORD_TTL_SECS: i64 = 24 * 3600;
+
 /// A random password for `recover-admin`: 24 characters from an alphabet without look-alikes
 /// (about 137 bits).
 pub fn generate_one_time_password() -> Result<SecretString, getrandom::Error> {

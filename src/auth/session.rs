@@ -1,9 +1,12 @@
 //! Server-side sessions. The browser holds a random 256-bit token in the `__Host-beffroi`
 //! cookie; the database holds only its SHA-256, so a leaked copy of the table cannot be replayed.
 //! A session ends at sign-out, after `idle_timeout` without use, `absolute_timeout` after
-//! sign-in, when its account is disabled, or when an administrator revokes it.
+//! sign-in, when its account is disabled or its password changes, when the agent ends it from
+//! another of their sessions (`/account/sessions`), or when an administrator revokes it
+//! (`/admin/sessions`).
 //!
-//! Tokens are compared by hash lookup only; they are never logged.
+//! Tokens are compared by hash lookup only; they are never logged. Pages that list sessions name
+//! each by its [`handle`], never by its token or hash.
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -188,4 +191,114 @@ pub async fn purge_expired(db: &Database, timeouts: SessionTimeouts) -> Result<u
         "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2"
     ).bind(now).bind(now - timeouts.idle_secs).execute(pool).await?.rows_affected());
     Ok(done)
+}
+
+/// Names a session in pages and URLs (`/account/sessions/{handle}/end`): 64 bits of
+/// SHA-256("beffroi session handle" ‖ id_hash). The cookie token is the only credential and the
+/// stored hash is already one-way from it; the handle is one-way from the hash, so neither a
+/// handle seen in a page, a URL or a log nor a guessed one can authenticate. Handles are only
+/// ever looked up among the sessions of one account (the agent's own, or the account an
+/// administrator opened), so a guess cannot reach another account's session.
+pub fn handle(id_hash: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"beffroi session handle\0")
+        .chain_update(id_hash.as_bytes())
+        .finalize();
+    hex::encode(&digest[..8])
+}
+
+/// A live session as its list shows it.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub id_hash: String,
+    pub handle: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+type SummaryRow = (String, i64, i64, Option<String>, Option<String>);
+
+/// The sessions of an account still within their timeouts, most recently used first.
+pub async fn list_for(
+    db: &Database,
+    account_id: i64,
+    timeouts: SessionTimeouts,
+) -> Result<Vec<SessionSummary>, SessionError> {
+    let now = now();
+    let rows: Vec<SummaryRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT id_hash, created_at, last_seen_at, client_ip, user_agent FROM sessions \
+         WHERE account_id = $1 AND expires_at > $2 AND last_seen_at > $3 \
+         ORDER BY last_seen_at DESC, created_at DESC"
+    ).bind(account_id).bind(now).bind(now - timeouts.idle_secs).fetch_all(pool).await?);
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id_hash, created_at, last_seen_at, client_ip, user_agent)| SessionSummary {
+                handle: handle(&id_hash),
+                id_hash,
+                created_at,
+                last_seen_at,
+                client_ip,
+                user_agent,
+            },
+        )
+        .collect())
+}
+
+/// The stored hash of the session of `account_id` named by `handle`, if there is one.
+pub async fn find_by_handle(
+    db: &Database,
+    account_id: i64,
+    handle_given: &str,
+) -> Result<Option<String>, SessionError> {
+    let hashes: Vec<String> = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT id_hash FROM sessions WHERE account_id = $1"
+    ).bind(account_id).fetch_all(pool).await?);
+    Ok(hashes.into_iter().find(|h| handle(h) == handle_given))
+}
+
+/// Ends every session of an account but one (the caller's own), in the transaction that audits
+/// why; returns how many.
+pub async fn revoke_all_but(
+    tx: &mut Tx,
+    account_id: i64,
+    keep_id_hash: &str,
+) -> Result<u64, SessionError> {
+    let done = with_tx!(tx, conn => sqlx::query(
+        "DELETE FROM sessions WHERE account_id = $1 AND id_hash <> $2"
+    ).bind(account_id).bind(keep_id_hash).execute(conn).await?.rows_affected());
+    Ok(done)
+}
+
+/// Accounts that have live sessions, with how many and when last used, most recent first.
+pub async fn accounts_with_sessions(
+    db: &Database,
+    timeouts: SessionTimeouts,
+) -> Result<Vec<(i64, String, i64, i64)>, SessionError> {
+    let now = now();
+    let rows: Vec<(i64, String, i64, i64)> = with_db!(db, pool => sqlx::query_as(
+        "SELECT a.id, a.display_name, COUNT(*), MAX(s.last_seen_at) \
+         FROM sessions s JOIN accounts a ON a.id = s.account_id \
+         WHERE s.expires_at > $1 AND s.last_seen_at > $2 \
+         GROUP BY a.id, a.display_name ORDER BY MAX(s.last_seen_at) DESC LIMIT 500"
+    ).bind(now).bind(now - timeouts.idle_secs).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_is_short_stable_and_neither_the_token_nor_its_hash() {
+        let token = "ab".repeat(32);
+        let id_hash = hash_token(&token);
+        let h = handle(&id_hash);
+        assert_eq!(h.len(), 16);
+        assert_eq!(h, handle(&id_hash));
+        assert!(!token.contains(&h) && !id_hash.contains(&h));
+        assert_ne!(h, handle(&hash_token(&"cd".repeat(32))));
+    }
 }

@@ -15,8 +15,13 @@ pub enum AppError {
     NotFound,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A refusal the access-control layer records (`access.denied`) on its way out.
     #[error("forbidden")]
     Forbidden,
+    /// A refusal whose check already wrote its own audit entry (`admin.denied`, the auditor
+    /// pages): the same 403 page, not recorded a second time.
+    #[error("forbidden (recorded)")]
+    ForbiddenRecorded,
     #[error("CSRF check failed: {0}")]
     CsrfRejected(&'static str),
     #[error("too many requests")]
@@ -33,6 +38,16 @@ pub enum AppError {
     Internal(String),
 }
 
+/// An access-control refusal not yet in the audit log, attached to the bare 403 response;
+/// `middleware::refusals` takes it off and records it with the request's actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A handler refused (`AppError::Forbidden`).
+    Forbidden,
+    /// The CSRF check refused, for this reason.
+    Csrf(&'static str),
+}
+
 /// What the error page needs to know, attached to the bare error response.
 #[derive(Debug, Clone)]
 pub struct ErrorInfo {
@@ -45,7 +60,9 @@ impl AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Forbidden | AppError::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::ForbiddenRecorded | AppError::CsrfRejected(_) => {
+                StatusCode::FORBIDDEN
+            }
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -59,7 +76,7 @@ impl AppError {
         match self {
             AppError::NotFound => "error-not-found",
             AppError::BadRequest(id) => id,
-            AppError::Forbidden => "error-forbidden",
+            AppError::Forbidden | AppError::ForbiddenRecorded => "error-forbidden",
             AppError::CsrfRejected(_) => "error-csrf",
             AppError::TooManyRequests { .. } => "error-too-many",
             AppError::PayloadTooLarge => "error-too-large",
@@ -73,14 +90,20 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "request failed");
+        }
+        let mut response = self.status().into_response();
+        // Refusals reach the server log through their audit entry (target `security`).
         match &self {
-            AppError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            AppError::Forbidden => {
+                response.extensions_mut().insert(Refusal::Forbidden);
+            }
             AppError::CsrfRejected(why) => {
-                tracing::warn!(reason = why, "CSRF check refused a request")
+                response.extensions_mut().insert(Refusal::Csrf(why));
             }
             _ => {}
         }
-        let mut response = self.status().into_response();
         if let AppError::TooManyRequests { retry_after_secs } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

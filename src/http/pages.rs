@@ -85,7 +85,7 @@ impl Shell {
                 current: current_path.starts_with("/spaces"),
             });
             nav.push(NavItem {
-                href: "/account/password",
+                href: crate::auth::sessions_page::OWN_PAGE,
                 label: lang.t("nav-account"),
                 current: current_path.starts_with("/account"),
             });

@@ -7,8 +7,55 @@ use crate::helpers::{Backend, Options, TestApp, spawn_app, spawn_app_with};
 
 both_backends!(
     malformed_requests_get_clear_error_pages,
-    body_limit_is_configurable
+    body_limit_is_configurable,
+    a_panic_becomes_the_generic_500_page,
 );
+
+/// What a handler that panics would say; it must reach no visitor.
+const PANIC_DETAIL: &str = "internal detail 7f3a: table sessions, token 1234";
+
+async fn panics() -> String {
+    panic!("{PANIC_DETAIL}");
+}
+
+/// The last-resort handler (ASVS 7.4.3): a panic inside the real middleware stack becomes the
+/// generic 500 page with the request id and the security headers, never the panic's message.
+/// The panicking route exists only in this test's route table (`beffroi::app_with_routes`).
+async fn a_panic_becomes_the_generic_500_page(backend: Backend) {
+    use tower::ServiceExt as _;
+    let app = spawn_app(backend).await;
+    let table = beffroi::routes::table().get("/test-only/panic", panics);
+    let router = beffroi::app_with_routes(app.server.state.clone(), table);
+    let request = axum::http::Request::get("/test-only/panic")
+        .header("accept-language", "fr")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(headers.contains_key("content-security-policy"));
+    let request_id = headers["x-request-id"].to_str().unwrap().to_owned();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains(&request_id), "{body}");
+    assert!(!body.contains("7f3a") && !body.contains("panic"), "{body}");
+    // The real table has no such route.
+    let r = app
+        .client()
+        .get(app.url("/test-only/panic"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
 
 async fn assert_page(r: reqwest::Response, status: StatusCode, text: &str, what: &str) {
     assert_eq!(r.status(), status, "{what}");

@@ -182,6 +182,7 @@ fn recover_admin_prints_a_one_time_password_and_migrate_reports() {
         .expect(&out);
     let password = line.trim_start_matches("One-time password:").trim();
     assert_eq!(password.replace('-', "").len(), 24);
+    assert!(out.contains("It expires in 24 hours, at "), "{out}");
     // The password is shown on the console only, never logged.
     assert!(!err.contains(password), "{err}");
     let (ok, _, err) = run(beffroi()
@@ -525,4 +526,53 @@ fn the_systemd_unit_scores_at_most_1_5() {
     // The unit is the notify kind the server implements.
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(text.contains("\nType=notify\n") && text.contains("\nWatchdogSec="));
+}
+
+/// A SCIM bearer token shorter than 32 characters is refused by `check-config` and by `serve`,
+/// naming the key, before anything listens (ASVS 2.10.2); a long enough one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_scim_token_is_refused_by_check_config_and_serve() {
+    let idp = crate::idp::Idp::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    write(&secret, "s\n", 0o600);
+    let token = dir.path().join("scim-token");
+    let config = dir.path().join("beffroi.toml");
+    write(
+        &config,
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://intranet.example.test\"\n\
+             [storage]\ndata_dir = \"{}\"\n\
+             [oidc]\nissuer = \"{}\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n\
+             [scim]\ntoken_file = \"{}\"\n",
+            dir.path().join("data").display(),
+            idp.issuer,
+            secret.display(),
+            token.display()
+        ),
+        0o600,
+    );
+    let short = "x".repeat(31);
+    write(&token, &format!("{short}\n"), 0o600);
+    let (ok, out, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(!ok, "accepted a 31-character token: {out}");
+    assert!(
+        err.contains("scim.token_file") && err.contains("at least 32 characters"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&short) && !out.contains(&short),
+        "token echoed"
+    );
+    let (ok, _, err) = run(beffroi().args(["serve", "--config"]).arg(&config));
+    assert!(!ok, "serve started with a 31-character token");
+    assert!(
+        err.contains("scim.token_file") && err.contains("at least 32 characters"),
+        "{err}"
+    );
+
+    write(&token, &"y".repeat(32), 0o600);
+    let (ok, out, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("ok   scim.token_file"), "{out}");
 }

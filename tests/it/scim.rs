@@ -539,6 +539,38 @@ async fn bad_token_unknown_endpoint_and_wrong_method_answer_scim_json(backend: B
         }
     }
     assert_eq!(scim.app.count("SELECT COUNT(*) FROM accounts").await, 0);
+    // Each refusal is a `scim.auth_failure` entry, signed "scim" with the caller's address and
+    // the reason, and never the token that was tried (ASVS 7.2.1).
+    let failures = crate::helpers::audit_entries(scim.app.db(), "scim.auth_failure").await;
+    let reasons: Vec<String> = failures
+        .iter()
+        .map(|e| {
+            crate::helpers::details(e)["reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "missing_token",
+            "missing_token",
+            "wrong_token",
+            "wrong_token",
+            "wrong_token",
+            "wrong_token",
+            "missing_token",
+            "missing_token"
+        ]
+    );
+    for entry in &failures {
+        assert_eq!(entry.actor_name.as_deref(), Some("scim"));
+        assert_eq!(entry.actor_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(entry.outcome, "denied");
+        assert!(entry.request_id.is_some());
+        assert!(!entry.details.contains(&scim.token[..32]) && !entry.details.contains("00000000"));
+    }
 
     // Unknown endpoints and methods are SCIM errors too, never the HTML error page.
     let (status, body) = scim.get("/Nope").await;

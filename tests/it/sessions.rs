@@ -14,7 +14,102 @@ both_backends!(
     return_path_is_kept_and_open_redirects_refused,
     weaker_password_hash_is_upgraded_at_sign_in,
     local_sign_in_can_be_turned_off,
+    an_expired_one_time_password_is_refused,
+    a_password_change_ends_the_other_sessions,
 );
+
+/// Changing the password ends every other session of the account, and only those (ASVS 3.3.3).
+async fn a_password_change_ends_the_other_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_admin("alice", "a long enough password").await;
+    let (here, laptop, phone) = (app.client(), app.client(), app.client());
+    for client in [&here, &laptop, &phone] {
+        app.sign_in(client, "alice", "a long enough password").await;
+        assert_eq!(
+            client.get(app.url("/")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let csrf = app.csrf_token(&here, "/account/password").await;
+    let r = here
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current", "a long enough password"),
+            ("new", "correct horse battery staple"),
+            ("confirm", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The browser that changed it stays signed in; the other two are sent to sign in.
+    assert_eq!(
+        here.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    for client in [&laptop, &phone] {
+        let r = client.get(app.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/login");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
+    let changes = crate::helpers::audit_entries(app.db(), "auth.password_change").await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        crate::helpers::details(&changes[0])["other_sessions_ended"],
+        2
+    );
+}
+
+/// `recover-admin`'s password works for 24 hours only (ASVS 2.3.1).
+async fn an_expired_one_time_password_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let otp = beffroi::cli::recover_admin(&app.config, app.db(), "admin")
+        .await
+        .unwrap();
+    let otp = secrecy::ExposeSecret::expose_secret(&otp).to_owned();
+    let expires_at: Option<i64> = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT password_expires_at FROM accounts").fetch_one(pool).await.unwrap());
+    let in_a_day = beffroi::db::now() + 24 * 3600;
+    let expires_at = expires_at.expect("a one-time password has an expiry");
+    assert!(
+        (in_a_day - 60..=in_a_day).contains(&expires_at),
+        "{expires_at}"
+    );
+
+    // Printed a day and a second ago.
+    app.exec("UPDATE accounts SET password_expires_at = password_expires_at - 86401")
+        .await;
+    let client = app.client();
+    let r = app.sign_in(&client, "admin", &otp).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("mot de passe à usage unique a expiré"),
+        "{body}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+    let failures = crate::helpers::audit_entries(app.db(), "auth.sign_in_failure").await;
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        crate::helpers::details(&failures[0])["reason"],
+        "one_time_password_expired"
+    );
+    // A wrong password learns nothing about expiry.
+    let r = app.sign_in(&client, "admin", "not-the-password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Identifiant ou mot de passe incorrect") && !body.contains("expiré"));
+
+    // A new one works, and leads to the password page.
+    let otp = beffroi::cli::recover_admin(&app.config, app.db(), "admin")
+        .await
+        .unwrap();
+    let otp = secrecy::ExposeSecret::expose_secret(&otp).to_owned();
+    let r = app.sign_in(&client, "admin", &otp).await;
+    assert_eq!(r.headers()["location"], "/account/password");
+}
 
 async fn local_sign_in_can_be_turned_off(backend: Backend) {
     let app = crate::helpers::spawn_app_with(

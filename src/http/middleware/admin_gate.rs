@@ -47,7 +47,7 @@ pub async fn require_admin_role(
             )
             .await;
             match recorded {
-                Ok(()) => AppError::Forbidden.into_response(),
+                Ok(()) => AppError::ForbiddenRecorded.into_response(),
                 Err(e) => AppError::from(e).into_response(),
             }
         }

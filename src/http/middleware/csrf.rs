@@ -5,7 +5,8 @@
 //!    `X-CSRF-Token` header for other bodies must equal
 //!    the token bound to the session, or to the pre-session cookie before sign-in.
 //!
-//! Either failure answers 403 and the handler never runs, so nothing is written.
+//! Either failure answers 403 and the handler never runs, so nothing is written but the
+//! refusal's own audit entry (`csrf.refused`, by `middleware::refusals`).
 //!
 //! Exempt: the back-channel logout (a signed logout token authenticates it) and `/scim/v2`
 //! (a bearer token authenticates it); neither relies on cookies.

@@ -5,5 +5,6 @@ pub mod admin_gate;
 pub mod csrf;
 pub mod error_pages;
 pub mod rate_limit;
+pub mod refusals;
 pub mod security_headers;
 pub mod session;
