@@ -18,9 +18,11 @@ pub fn content_security_policy(extra_form_origins: &[String]) -> String {
         form_action.push(' ');
         form_action.push_str(origin);
     }
+    // `object-src 'none'`: no page embeds a plugin, and `default-src 'self'` alone would let an
+    // uploaded file be loaded as an <object> or <embed> (wapiti flags it).
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         frame-ancestors 'none'; base-uri 'none'; form-action {form_action}"
+         object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action {form_action}"
     )
 }
 
@@ -89,4 +91,25 @@ pub async fn add_security_headers(
     let mut response = next.run(request).await;
     apply(response.headers_mut(), &policy.0);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_forbids_plugins_framing_and_base_rewrites() {
+        let csp = content_security_policy(&["https://idp.example".to_owned()]);
+        for directive in [
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self' https://idp.example",
+        ] {
+            assert!(
+                csp.split("; ").any(|d| d == directive),
+                "{directive} missing from {csp}"
+            );
+        }
+    }
 }
