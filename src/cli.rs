@@ -83,6 +83,14 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
     },
+    /// Write the manual pages (beffroi.1 and one per subcommand) into a directory; used when
+    /// packaging.
+    #[command(hide = true)]
+    Man {
+        /// Directory for the pages (created if missing).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// Prints a line to stdout, ignoring a closed pipe (`beffroi check-config | head -1`) instead
@@ -216,6 +224,20 @@ pub fn run() -> ExitCode {
         let _ = std::io::stdout().write_all(DEFAULT_CONFIG.as_bytes());
         return ExitCode::SUCCESS;
     }
+    if let Command::Man { dir } = &cli.command {
+        return match crate::manpage::write_pages(dir) {
+            Ok(pages) => {
+                for page in pages {
+                    say!("{}", page.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Before any TLS use, including the database driver's.
     crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -243,7 +265,7 @@ pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
 
 async fn dispatch(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::DefaultConfig => Ok(()),
+        Command::DefaultConfig | Command::Man { .. } => Ok(()),
         Command::Serve => {
             let config = load_config(&cli.config)?;
             telemetry::init(&config.log.level, config.log.format);

@@ -22,6 +22,7 @@ pub mod directory;
 pub mod home;
 pub mod http;
 pub mod i18n;
+pub mod manpage;
 pub mod markdown;
 pub mod news;
 pub mod ops;

@@ -576,3 +576,53 @@ async fn a_short_scim_token_is_refused_by_check_config_and_serve() {
     assert!(ok, "{out}{err}");
     assert!(out.contains("ok   scim.token_file"), "{out}");
 }
+
+/// `beffroi man --dir DIR`, which packaging runs: one page per visible subcommand, generated
+/// from the same definitions as `--help`, so a new option shows up in the manual by itself;
+/// the command stays out of `--help` and out of the manual.
+#[test]
+fn man_writes_a_page_per_subcommand_and_stays_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("man");
+    let (ok, out, err) = run(beffroi().arg("man").arg("--dir").arg(&out_dir));
+    assert!(ok, "{err}");
+    let mut pages: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    for page in [
+        "beffroi.1",
+        "beffroi-serve.1",
+        "beffroi-check-config.1",
+        "beffroi-backup.1",
+        "beffroi-backup-create.1",
+        "beffroi-audit-export.1",
+    ] {
+        assert!(
+            pages.contains(&page.to_string()),
+            "{page} missing: {pages:?}"
+        );
+        assert!(out.contains(page), "{page} not reported: {out}");
+    }
+    assert!(
+        !pages.iter().any(|p| p.contains("beffroi-man")),
+        "{pages:?}"
+    );
+    assert!(!pages.iter().any(|p| p.contains("help")), "{pages:?}");
+
+    let main = std::fs::read_to_string(out_dir.join("beffroi.1")).unwrap();
+    assert!(main.contains("\n.TH beffroi 1 "), "{main}");
+    assert!(main.contains("check\\-config") && main.contains("BEFFROI_CONFIG"));
+    let export = std::fs::read_to_string(out_dir.join("beffroi-audit-export.1")).unwrap();
+    assert!(
+        export.contains("\\-\\-format") && export.contains("jsonl"),
+        "{export}"
+    );
+
+    let (_, help, _) = run(beffroi().arg("--help"));
+    assert!(
+        help.contains("check-config") && !help.contains("\n  man "),
+        "{help}"
+    );
+}
