@@ -145,7 +145,7 @@ test('c. a page written by an editor waits for the manager’s approval', async 
     assert.match(await hugo.locator('main').innerText(), /approuvées par un gestionnaire/);
     assert.deepEqual(await axeViolations(hugo), []);
     await hugo.locator('#page-title').fill('Charte éditoriale');
-    await hugo.locator('#page-body').fill('# Écrire pour l’intranet\n\nUn titre court, une phrase d’accroche.');
+    await hugo.locator('#page-body').fill('## Écrire pour l’intranet\n\nUn titre court, une phrase d’accroche.');
     await submitAndWait(hugo, () => hugo.getByRole('button', { name: 'Enregistrer' }).click());
     assert.equal(new URL(hugo.url()).pathname, '/spaces/communication/pending');
     assert.match(await hugo.getByRole('status').innerText(), /envoyée pour approbation/);
