@@ -95,6 +95,14 @@ impl ScimPlacement {
                 .map(|rest| rest.trim_start_matches(':'));
             let mut set = Self::default();
             match (path.as_str(), attribute) {
+                // The whole extension as the value.
+                (_, Some("")) => {
+                    if let Some(obj) = value {
+                        let mut wrapped = Map::new();
+                        wrapped.insert(ENTERPRISE_URN.to_owned(), obj.clone());
+                        set = Self::of(&wrapped);
+                    }
+                }
                 ("title" | "urn:ietf:params:scim:schemas:core:2.0:user:title", _) => {
                     set.title = text(value);
                 }
