@@ -10,6 +10,7 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 
 use crate::accounts::Role;
+use crate::branding::legal::{self, LegalPage};
 use crate::branding::{Colour, FooterLink, ImageKind, OrganisationName, Palette, service};
 use crate::config::Config;
 use crate::db::Database;
@@ -163,12 +164,28 @@ async fn demo_account(
 /// The demo organisation's logo, drawn by `scripts/make-demo-logo.py`.
 const DEMO_LOGO: &[u8] = include_bytes!("demo-logo.png");
 
-/// The demo's footer links, as RGAA expects them on a public body's site. The pages they name
-/// arrive with the wiki; until then they answer 404.
+/// The demo's footer links, as RGAA expects them on a public body's site: the built-in legal
+/// pages (src/branding/legal.rs), seeded with [`DEMO_LEGAL_PAGES`].
 const DEMO_FOOTER: [(&str, &str); 3] = [
     ("Mentions légales", "/mentions-legales"),
     ("Accessibilité : partiellement conforme", "/accessibilite"),
     ("Données personnelles", "/donnees-personnelles"),
+];
+
+/// The texts of the demo's legal pages, in French.
+const DEMO_LEGAL_PAGES: [(LegalPage, &str); 3] = [
+    (
+        LegalPage::LegalNotice,
+        include_str!("branding/demo/mentions-legales.md"),
+    ),
+    (
+        LegalPage::Accessibility,
+        include_str!("branding/demo/accessibilite.md"),
+    ),
+    (
+        LegalPage::PersonalData,
+        include_str!("branding/demo/donnees-personnelles.md"),
+    ),
 ];
 
 /// Brands the demo organisation: name, colours, logo and footer links, each change recorded
@@ -199,6 +216,9 @@ pub async fn seed(db: &Database) -> Result<(), String> {
     async {
         service::update_identity(db, &actor, &name, &palette).await?;
         service::update_footer(db, &actor, &footer).await?;
+        for (page, text) in DEMO_LEGAL_PAGES {
+            legal::save(db, &actor, page, crate::i18n::Lang::Fr, text.trim()).await?;
+        }
         service::set_image(db, &actor, ImageKind::Logo, Some((DEMO_LOGO, logo))).await
     }
     .await

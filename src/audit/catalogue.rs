@@ -52,6 +52,7 @@ pub const ACTIONS: &[&str] = &[
     "branding.logo",
     "branding.favicon",
     "branding.footer",
+    "branding.legal_page",
     // Spaces, their members and their pages.
     "space.create",
     "space.update",
@@ -64,6 +65,9 @@ pub const ACTIONS: &[&str] = &[
     "page.delete",
     "page.attachment_add",
     "page.attachment_remove",
+    "page.submit",
+    "page.approve",
+    "page.reject",
     // The who's-who.
     "directory.field_policy_change",
     "directory.profile_update",

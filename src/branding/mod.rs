@@ -13,6 +13,7 @@ pub mod cache;
 pub mod colour;
 pub mod footer;
 pub mod images;
+pub mod legal;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -20,6 +20,7 @@ use crate::http::static_files::asset_url;
 use crate::routes::RouteTable;
 
 pub fn routes(table: RouteTable) -> RouteTable {
+    let table = super::legal::routes(table);
     table
         .get("/branding/theme.css", theme_css)
         .get("/branding/logo", logo)

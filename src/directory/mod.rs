@@ -4,6 +4,7 @@
 //! that policy in SQL; [`pages`], [`profile`] and [`admin`] are the HTTP handlers.
 
 pub mod admin;
+pub mod admin_photo;
 pub mod demo;
 pub mod pages;
 pub mod people;
@@ -19,5 +20,6 @@ use crate::routes::RouteTable;
 pub fn routes(table: RouteTable) -> RouteTable {
     let table = pages::routes(table);
     let table = profile::routes(table);
+    let table = admin_photo::routes(table);
     admin::routes(table)
 }

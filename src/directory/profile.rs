@@ -229,18 +229,11 @@ async fn own_save(
     }
     let mut new_photo = None;
     if let Some(file) = form.file("photo") {
-        if file.bytes.len() > MAX_PHOTO_BYTES {
-            errors.push("directory-error-photo-size");
-            status = StatusCode::PAYLOAD_TOO_LARGE;
-        } else {
-            match MediaType::sniff(&file.bytes) {
-                Some(m @ (MediaType::Png | MediaType::Jpeg | MediaType::Webp)) => {
-                    new_photo = Some((file.bytes.to_vec(), m));
-                }
-                _ => {
-                    errors.push("directory-error-photo-type");
-                    status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-                }
+        match checked_photo(&file.bytes) {
+            Ok(m) => new_photo = Some((file.bytes.to_vec(), m)),
+            Err((message, code)) => {
+                errors.push(message);
+                status = code;
             }
         }
     }
@@ -277,8 +270,26 @@ async fn own_save(
     Ok(Redirect::to("/profile?saved=1").into_response())
 }
 
+/// A photo's type, sniffed from its bytes (never the browser's word): PNG, JPEG or WebP within
+/// [`MAX_PHOTO_BYTES`]; else the message and status to answer with.
+pub(super) fn checked_photo(bytes: &[u8]) -> Result<MediaType, (&'static str, StatusCode)> {
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(("directory-error-photo-size", StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    match MediaType::sniff(bytes) {
+        Some(m @ (MediaType::Png | MediaType::Jpeg | MediaType::Webp)) => Ok(m),
+        _ => Err((
+            "directory-error-photo-type",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )),
+    }
+}
+
 /// (field, before, after) for each value that differs.
-fn changed_fields(before: &RawProfile, after: &RawProfile) -> Vec<(&'static str, Value, Value)> {
+pub(super) fn changed_fields(
+    before: &RawProfile,
+    after: &RawProfile,
+) -> Vec<(&'static str, Value, Value)> {
     let mut out = Vec::new();
     let mut check = |name: &'static str, b: Value, a: Value| {
         if b != a {
@@ -319,7 +330,7 @@ fn changed_fields(before: &RawProfile, after: &RawProfile) -> Vec<(&'static str,
 
 #[derive(Template)]
 #[template(path = "directory_edit_admin.html")]
-struct AdminEditPage {
+pub(super) struct AdminEditPage {
     shell: Shell,
     person_id: i64,
     person_name: String,
@@ -329,6 +340,7 @@ struct AdminEditPage {
     managers: Vec<Choice>,
     errors: Vec<String>,
     saved: bool,
+    has_photo: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -352,7 +364,7 @@ pub struct AdminEditForm {
 }
 
 impl AdminEditForm {
-    fn of(p: &RawProfile) -> Self {
+    pub(super) fn of(p: &RawProfile) -> Self {
         let id = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         Self {
             title: p.title.clone().unwrap_or_default(),
@@ -367,12 +379,12 @@ impl AdminEditForm {
     }
 }
 
-struct AdminTarget {
-    id: i64,
-    name: String,
+pub(super) struct AdminTarget {
+    pub id: i64,
+    pub name: String,
 }
 
-async fn admin_target(
+pub(super) async fn admin_target(
     state: &AppState,
     user: &crate::auth::session::ActiveSession,
     raw_id: &str,
@@ -394,7 +406,7 @@ async fn admin_target(
     })
 }
 
-async fn admin_page(
+pub(super) async fn admin_page(
     state: &AppState,
     shell: Shell,
     target: &AdminTarget,
@@ -430,7 +442,12 @@ async fn admin_page(
         .filter(|(id, _)| *id != target.id)
         .map(|(id, name)| choice(id.to_string(), name, &form.manager))
         .collect();
+    let has_photo = people::raw_profile(&state.db, target.id)
+        .await?
+        .photo_sha256
+        .is_some();
     Ok(AdminEditPage {
+        has_photo,
         shell,
         person_id: target.id,
         person_name: target.name.clone(),

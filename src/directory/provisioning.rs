@@ -5,6 +5,8 @@
 //! named by their SCIM id. The change and its audit entries commit together, right after the
 //! SCIM write they come with.
 //!
+//! A PATCH `remove` of `title`, `department` or `manager` clears it (RFC 7644 §3.5.2.2).
+//!
 //! Values that are not usable (wrong type, too long, an unknown manager, a manager link that
 //! would close a loop) are left out rather than refusing the User: the directory stays the
 //! authority on the account, and the placement is best effort.
@@ -25,6 +27,10 @@ pub struct ScimPlacement {
     pub title: Option<String>,
     pub department: Option<String>,
     pub manager_scim_id: Option<String>,
+    /// Cleared by a PATCH `remove` (and not set again by a later operation of the same PATCH).
+    pub remove_title: bool,
+    pub remove_department: bool,
+    pub remove_manager: bool,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -52,12 +58,13 @@ impl ScimPlacement {
                 .and_then(|e| get_ci(e, "manager"))
                 .and_then(Value::as_object)
                 .and_then(|m| text(get_ci(m, "value"))),
+            ..Self::default()
         }
     }
 
     /// The placement set by a PATCH (RFC 7644 §3.5.2): `add` and `replace` operations on
     /// `title`, the extension's `department` and `manager` (or `manager.value`), with a path or
-    /// inside a path-less value. Removals are not applied: the placement stays as it was.
+    /// inside a path-less value, and `remove` operations on them, in order.
     pub fn of_patch(body: &Map<String, Value>) -> Self {
         let mut out = Self::default();
         let operations = get_ci(body, "Operations").and_then(Value::as_array);
@@ -67,11 +74,15 @@ impl ScimPlacement {
             .filter_map(Value::as_object)
         {
             let kind = get_ci(op, "op").and_then(Value::as_str).unwrap_or_default();
+            let path = get_ci(op, "path").and_then(Value::as_str).map(str::trim);
+            if kind.eq_ignore_ascii_case("remove") {
+                out.remove(path.unwrap_or_default());
+                continue;
+            }
             if !kind.eq_ignore_ascii_case("add") && !kind.eq_ignore_ascii_case("replace") {
                 continue;
             }
             let value = get_ci(op, "value");
-            let path = get_ci(op, "path").and_then(Value::as_str).map(str::trim);
             let Some(path) = path.filter(|p| !p.is_empty()) else {
                 if let Some(obj) = value.and_then(Value::as_object) {
                     out.merge(Self::of(obj));
@@ -82,31 +93,69 @@ impl ScimPlacement {
             let attribute = path
                 .strip_prefix(&ENTERPRISE_URN.to_ascii_lowercase())
                 .map(|rest| rest.trim_start_matches(':'));
+            let mut set = Self::default();
             match (path.as_str(), attribute) {
+                // The whole extension as the value.
+                (_, Some("")) => {
+                    if let Some(obj) = value {
+                        let mut wrapped = Map::new();
+                        wrapped.insert(ENTERPRISE_URN.to_owned(), obj.clone());
+                        set = Self::of(&wrapped);
+                    }
+                }
                 ("title" | "urn:ietf:params:scim:schemas:core:2.0:user:title", _) => {
-                    out.title = text(value).or(out.title);
+                    set.title = text(value);
                 }
-                (_, Some("department")) => out.department = text(value).or(out.department),
-                (_, Some("manager.value")) => {
-                    out.manager_scim_id = text(value).or(out.manager_scim_id);
-                }
+                (_, Some("department")) => set.department = text(value),
+                (_, Some("manager.value")) => set.manager_scim_id = text(value),
                 (_, Some("manager")) => {
-                    let id = match value {
+                    set.manager_scim_id = match value {
                         Some(Value::Object(m)) => text(get_ci(m, "value")),
                         other => text(other),
                     };
-                    out.manager_scim_id = id.or(out.manager_scim_id);
                 }
                 _ => {}
             }
+            out.merge(set);
         }
         out
     }
 
     fn merge(&mut self, other: Self) {
+        self.remove_title &= other.title.is_none();
+        self.remove_department &= other.department.is_none();
+        self.remove_manager &= other.manager_scim_id.is_none();
         self.title = other.title.or(self.title.take());
         self.department = other.department.or(self.department.take());
         self.manager_scim_id = other.manager_scim_id.or(self.manager_scim_id.take());
+    }
+
+    /// A `remove` operation on `path`: what it names is cleared.
+    fn remove(&mut self, path: &str) {
+        let path = path.to_ascii_lowercase();
+        let enterprise = ENTERPRISE_URN.to_ascii_lowercase();
+        let attribute = path
+            .strip_prefix(&enterprise)
+            .map(|rest| rest.trim_start_matches(':'));
+        match (path.as_str(), attribute) {
+            ("title" | "urn:ietf:params:scim:schemas:core:2.0:user:title", _) => {
+                self.title = None;
+                self.remove_title = true;
+            }
+            (_, Some("department")) => {
+                self.department = None;
+                self.remove_department = true;
+            }
+            (_, Some("manager" | "manager.value")) => {
+                self.manager_scim_id = None;
+                self.remove_manager = true;
+            }
+            (_, Some("")) => {
+                self.remove(&format!("{enterprise}:department"));
+                self.remove(&format!("{enterprise}:manager"));
+            }
+            _ => {}
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,6 +175,15 @@ pub async fn apply(
     }
     let before = people::raw_profile(db, account_id).await?;
     let mut after = before.clone();
+    if placement.remove_title {
+        after.title = None;
+    }
+    if placement.remove_department {
+        after.department_id = None;
+    }
+    if placement.remove_manager {
+        after.manager_id = None;
+    }
     if let Some(title) = &placement.title {
         after.title = Some(title.clone());
     }
@@ -233,6 +291,15 @@ mod tests {
         let placement = ScimPlacement::of_patch(body.as_object().unwrap());
         assert_eq!(placement.title.as_deref(), Some("Chef"));
         assert_eq!(placement.manager_scim_id.as_deref(), Some("m1"));
-        assert_eq!(placement.department.as_deref(), Some("Culture"));
+        assert_eq!(placement.department, None);
+        assert!(placement.remove_department && !placement.remove_title);
+        // A removal followed by a new value keeps the value.
+        let body = json!({ "Operations": [
+            { "op": "remove", "path": "title" },
+            { "op": "add", "path": "title", "value": "Adjointe" }
+        ] });
+        let placement = ScimPlacement::of_patch(body.as_object().unwrap());
+        assert_eq!(placement.title.as_deref(), Some("Adjointe"));
+        assert!(!placement.remove_title);
     }
 }

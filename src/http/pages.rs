@@ -144,6 +144,25 @@ impl Shell {
         self
     }
 
+    /// Adds the news approval queue, with how many items wait, after "Spaces" (only for
+    /// those who approve in at least one space; the page checks for itself).
+    pub fn with_approval_queue(mut self, waiting: i64) -> Self {
+        let item = NavItem {
+            href: "/news/pending",
+            label: self
+                .lang
+                .t_args("nav-approvals", &[("count", waiting.to_string())]),
+            current: self.current_path == "/news/pending",
+        };
+        let at = self
+            .nav
+            .iter()
+            .position(|i| i.href == "/spaces")
+            .map_or(self.nav.len(), |i| i + 1);
+        self.nav.insert(at, item);
+        self
+    }
+
     /// Translates a message id.
     pub fn t(&self, id: &str) -> String {
         self.lang.t(id)
@@ -186,6 +205,18 @@ impl FromRequestParts<AppState> for PageContext {
             parts.uri.path(),
         )
         .with_branding(&branding);
+        let shell = match session.as_deref() {
+            Some(s) => {
+                let admin = s.account.has_role(Role::Admin);
+                match crate::news::store::approval_queue_size(&state.db, s.account.id, admin)
+                    .await?
+                {
+                    Some(waiting) => shell.with_approval_queue(waiting),
+                    None => shell,
+                }
+            }
+            None => shell,
+        };
         Ok(PageContext { shell, session })
     }
 }

@@ -37,6 +37,8 @@ pub fn routes(table: RouteTable) -> RouteTable {
 /// The longest title and rejection reason accepted.
 const MAX_TITLE: usize = 200;
 const MAX_REASON: usize = 1000;
+/// The longest text alternative of an image: a sentence, not the article again.
+const MAX_IMAGE_ALT: usize = 250;
 
 /// The form as typed, for showing it again.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +54,9 @@ pub struct FormValues {
     pub ack_deadline: String,
     pub audience: Vec<String>,
     pub material: bool,
+    /// The image's text alternative (RGAA 1.1), or a stated decorative image.
+    pub image_alt: String,
+    pub image_decorative: bool,
 }
 
 impl FormValues {
@@ -75,7 +80,26 @@ impl FormValues {
                 .map(|(_, v)| v.clone())
                 .collect(),
             material: form.field("change") == Some("material"),
+            image_alt: text("image_alt").trim().to_owned(),
+            image_decorative: checked("image_decorative"),
         }
+    }
+
+    /// The text alternative to store when the item has an image (RGAA criterion 1.1: every
+    /// informative image has one; a decorative image has an empty `alt`, stated as such by the
+    /// writer rather than assumed). `None`: no image, nothing to store.
+    fn image_alt(&self, has_image: bool) -> Result<Option<String>, &'static str> {
+        if !has_image {
+            return Ok(None);
+        }
+        if self.image_decorative {
+            return Ok(Some(String::new()));
+        }
+        let alt = self.image_alt.trim();
+        if alt.is_empty() || alt.chars().count() > MAX_IMAGE_ALT {
+            return Err("news-error-image-alt");
+        }
+        Ok(Some(alt.to_owned()))
     }
 
     /// Checks everything; the error is the fluent id of what is wrong.
@@ -129,6 +153,7 @@ impl FormValues {
             },
             audience,
             intent,
+            image_alt: None,
             change: if self.material {
                 Change::Material
             } else {
@@ -269,20 +294,28 @@ async fn new_page(
     form_page(&state, ctx.shell, StatusCode::OK, None, target, values).await
 }
 
-/// Checks and stores the uploaded image, if one was chosen.
-async fn stored_image(
-    state: &AppState,
-    form: &UploadForm,
-) -> Result<Option<StoredBlob>, &'static str> {
+/// The uploaded image's type, sniffed from its bytes, if one was chosen; else why it is refused.
+fn image_type(form: &UploadForm) -> Result<Option<MediaType>, &'static str> {
     let Some(file) = form.file("image") else {
         return Ok(None);
     };
     if file.bytes.len() > MAX_IMAGE_BYTES {
         return Err("news-error-image-size");
     }
-    let media = MediaType::sniff(&file.bytes)
+    MediaType::sniff(&file.bytes)
         .filter(|m| m.is_image())
-        .ok_or("news-error-image-type")?;
+        .map(Some)
+        .ok_or("news-error-image-type")
+}
+
+/// Checks and stores the uploaded image, if one was chosen.
+async fn stored_image(
+    state: &AppState,
+    form: &UploadForm,
+) -> Result<Option<StoredBlob>, &'static str> {
+    let (Some(file), Some(media)) = (form.file("image"), image_type(form)?) else {
+        return Ok(None);
+    };
     BlobStore::in_data_dir(&state.config.storage.data_dir)
         .put(file.bytes.to_vec(), media)
         .await
@@ -324,7 +357,13 @@ async fn create(
     let space = space_for_writer(&state, &user, space_id).await?;
     let values = FormValues::from_upload(&form);
     let now = state.clock.now();
-    let checked = match values.submission(intent_of(&form), now) {
+    let had_image = false;
+    let checked = match values.submission(intent_of(&form), now).and_then(|mut s| {
+        // The file's own faults first: a text alternative for a file refused anyway is moot.
+        image_type(&form)?;
+        s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
+        Ok(s)
+    }) {
         Ok(s) => stored_image(&state, &form).await.map(|img| (s, img)),
         Err(e) => Err(e),
     };
@@ -386,6 +425,8 @@ async fn edit_page(
         ack_deadline: item.ack_deadline.map(input_time).unwrap_or_default(),
         audience: viewed.audience,
         material: false,
+        image_decorative: item.image_alt.as_deref() == Some(""),
+        image_alt: item.image_alt.unwrap_or_default(),
     };
     let space = (item.space_id, item.space_name, item.approval_required);
     let has_image = item.image_sha256.is_some();
@@ -411,7 +452,13 @@ async fn update(
     let agent = AgentAudience::of_account(db, user.account.id).await?;
     let viewed = service::view(db, &user, &agent, now, id).await?;
     let values = FormValues::from_upload(&form);
-    let checked = match values.submission(intent_of(&form), now) {
+    let had_image = viewed.item.image_sha256.is_some();
+    let checked = match values.submission(intent_of(&form), now).and_then(|mut s| {
+        // The file's own faults first: a text alternative for a file refused anyway is moot.
+        image_type(&form)?;
+        s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
+        Ok(s)
+    }) {
         Ok(s) => stored_image(&state, &form).await.map(|img| (s, img)),
         Err(e) => Err(e),
     };

@@ -87,6 +87,7 @@ pub struct Card {
     pub important: bool,
     pub pinned: bool,
     pub has_image: bool,
+    pub image_alt: String,
     pub ack_required: bool,
     pub acknowledged: bool,
     pub reminded: bool,
@@ -112,6 +113,7 @@ impl Card {
             important: row.important,
             pinned: row.pinned,
             has_image: row.has_image,
+            image_alt: row.image_alt.unwrap_or_default(),
             ack_required: row.ack_required,
             acknowledged: row.acknowledged,
             reminded: row.reminded,
@@ -239,6 +241,7 @@ struct ItemPage {
     important: bool,
     pinned: bool,
     has_image: bool,
+    image_alt: String,
     ack: Option<AckView>,
     can_edit: bool,
     can_manage: bool,
@@ -326,6 +329,7 @@ async fn item_page(
         important: item.important,
         pinned: item.pinned,
         has_image: item.image_sha256.is_some(),
+        image_alt: item.image_alt.clone().unwrap_or_default(),
         ack,
         can_edit: status != Status::Archived
             && (access.can_manage_items()

@@ -108,6 +108,8 @@ pub struct Submission {
     pub audience: Vec<Rule>,
     pub intent: Intent,
     pub change: Change,
+    /// The image's text alternative to store ("" for a decorative image); `None` leaves it.
+    pub image_alt: Option<String>,
 }
 
 fn audience_keys(rules: &[Rule]) -> Vec<String> {
@@ -171,6 +173,9 @@ pub async fn create(
     store::set_audience(&mut tx, id, &keys).await?;
     if let Some(blob) = image {
         store::set_image(&mut tx, id, &blob.sha256, blob.media_type.mime()).await?;
+    }
+    if let Some(alt) = &submission.image_alt {
+        store::set_image_alt(&mut tx, id, alt).await?;
     }
     let target = Some(format!("news:{id}"));
     record(
@@ -264,6 +269,9 @@ pub async fn update(
     store::set_audience(&mut tx, id, &keys).await?;
     if let Some(blob) = image {
         store::set_image(&mut tx, id, &blob.sha256, blob.media_type.mime()).await?;
+    }
+    if let Some(alt) = &submission.image_alt {
+        store::set_image_alt(&mut tx, id, alt).await?;
     }
     let target = Some(format!("news:{id}"));
     record(

@@ -45,6 +45,8 @@ pub struct Item {
     pub expire_at: Option<i64>,
     pub image_sha256: Option<String>,
     pub image_type: Option<String>,
+    /// The image's text alternative; "" for a decorative image (NULL from before it existed).
+    pub image_alt: Option<String>,
     pub ack_required: bool,
     pub ack_deadline: Option<i64>,
     pub ack_round: i64,
@@ -65,7 +67,7 @@ impl Item {
 const ITEM_SELECT: &str = "SELECT n.id, n.space_id, s.name AS space_name, s.approval_required, \
      n.author_id, a.display_name AS author_name, n.title, n.body, n.body_sha256, n.category, \
      n.important, n.pinned, n.status, n.rejection_reason, n.publish_at, n.expire_at, \
-     n.image_sha256, n.image_type, n.ack_required, n.ack_deadline, n.ack_round, \
+     n.image_sha256, n.image_type, n.image_alt, n.ack_required, n.ack_deadline, n.ack_round, \
      n.current_version_id, n.created_at, n.updated_at \
      FROM news_items n JOIN spaces s ON s.id = n.space_id \
      LEFT JOIN accounts a ON a.id = n.author_id";
@@ -92,6 +94,7 @@ pub struct WallRow {
     pub pinned: bool,
     pub publish_at: i64,
     pub has_image: bool,
+    pub image_alt: Option<String>,
     pub space_name: String,
     pub ack_required: bool,
     pub ack_deadline: Option<i64>,
@@ -154,7 +157,7 @@ pub async fn wall(
             .fetch_all(pool).await?
     },
         "SELECT n.id, n.title, n.body, n.category, n.important, n.pinned, n.publish_at, "
-        "n.image_sha256 IS NOT NULL AS has_image, s.name AS space_name, n.ack_required, "
+        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
         "n.ack_deadline, n.current_version_id, "
         "EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
         "  AND r.ack_round = n.ack_round AND r.account_id = $3) AS acknowledged, "
@@ -190,7 +193,7 @@ pub async fn unacknowledged(
             .fetch_all(pool).await?
     },
         "SELECT n.id, n.title, n.body, n.category, n.important, n.pinned, n.publish_at, "
-        "n.image_sha256 IS NOT NULL AS has_image, s.name AS space_name, n.ack_required, "
+        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
         "n.ack_deadline, n.current_version_id, FALSE AS acknowledged, "
         "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
         "  AND m.ack_round = n.ack_round) AS reminded "
@@ -260,6 +263,12 @@ pub async fn update_item(
      .bind(fields.publish_at).bind(fields.expire_at).bind(fields.ack_required)
      .bind(fields.ack_deadline).bind(now).bind(new_round)
      .execute(conn).await.map(|_| ())?);
+    Ok(())
+}
+
+pub async fn set_image_alt(tx: &mut Tx, id: i64, alt: &str) -> Result<(), DbError> {
+    with_tx!(tx, conn => sqlx::query("UPDATE news_items SET image_alt = $2 WHERE id = $1")
+        .bind(id).bind(alt).execute(conn).await.map(|_| ())?);
     Ok(())
 }
 
@@ -495,6 +504,27 @@ pub async fn pending_for(
         with_db!(db, pool => sqlx::query_as(sql).bind(account_id).bind(admin)
         .fetch_all(pool).await?),
     )
+}
+
+/// For the navigation: `None` when the account approves in no space (not an administrator, not
+/// a manager of any space), else how many items wait in its queue (as [`pending_for`] counts).
+pub async fn approval_queue_size(
+    db: &Database,
+    account_id: i64,
+    admin: bool,
+) -> Result<Option<i64>, DbError> {
+    if !admin {
+        let manages: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
+            "SELECT space_id FROM space_members WHERE account_id = $1 AND role = 'manager' LIMIT 1"
+        ).bind(account_id).fetch_optional(pool).await?);
+        if manages.is_none() {
+            return Ok(None);
+        }
+    }
+    let n: i64 = with_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM news_items n WHERE n.status = 'pending' AND ($2 OR EXISTS          (SELECT 1 FROM space_members sm WHERE sm.space_id = n.space_id AND sm.account_id = $1          AND sm.role = 'manager'))"
+    ).bind(account_id).bind(admin).fetch_one(pool).await?);
+    Ok(Some(n))
 }
 
 /// The account's own items, newest change first.

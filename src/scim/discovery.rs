@@ -13,7 +13,7 @@ use super::auth::Scim;
 use super::error::ScimError;
 use super::list::LIST_URN;
 use super::routes::scim_json;
-use super::schema::{RESOURCE_SCHEMAS, service_provider_config};
+use super::schema::{ALL_SCHEMAS, RESOURCE_SCHEMAS, service_provider_config};
 
 fn refuse_filter(query: Option<&str>) -> Result<(), ScimError> {
     let filtered = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
@@ -65,7 +65,7 @@ pub async fn resource_type(scim: Scim, Path(id): Path<String>) -> Result<Respons
 
 pub async fn schemas(scim: Scim, RawQuery(q): RawQuery) -> Result<Response, ScimError> {
     refuse_filter(q.as_deref())?;
-    let all = RESOURCE_SCHEMAS
+    let all = ALL_SCHEMAS
         .iter()
         .map(|s| s.schema_json(&scim.base))
         .collect();
@@ -73,7 +73,7 @@ pub async fn schemas(scim: Scim, RawQuery(q): RawQuery) -> Result<Response, Scim
 }
 
 pub async fn schema(scim: Scim, Path(id): Path<String>) -> Result<Response, ScimError> {
-    RESOURCE_SCHEMAS
+    ALL_SCHEMAS
         .iter()
         .find(|s| s.urn.eq_ignore_ascii_case(&id))
         .map(|s| scim_json(StatusCode::OK, &s.schema_json(&scim.base)))

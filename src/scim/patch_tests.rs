@@ -128,7 +128,7 @@ fn operations_on_unpublished_attributes_are_skipped() {
     let out = user(
         json!({"userName": "a"}),
         json!([
-            {"op": "add", "path": "title", "value": "Chef de bureau"},
+            {"op": "add", "path": "nickName", "value": "Chef de bureau"},
             {"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "01"},
             {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "1"},
             {"op": "replace", "path": "displayName", "value": "A"}

@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 
 pub const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// RFC 7643 §4.3: the enterprise User extension. Beffroi keeps `department` and `manager` (in
+/// the who's-who, see `crate::directory::provisioning`).
+pub const ENTERPRISE_USER_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 pub const RESOURCE_TYPE_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 pub const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -221,6 +224,11 @@ static USER_ATTRIBUTES: &[Attribute] = &[
         AttrType::String,
         "Name shown in the intranet; when absent, the formatted or given and family name.",
     ),
+    attr(
+        "title",
+        AttrType::String,
+        "Job title, shown in the who's-who (200 characters at most).",
+    ),
     Attribute {
         multi_valued: true,
         sub_attributes: &[
@@ -307,6 +315,15 @@ static GROUP_ATTRIBUTES: &[Attribute] = &[
     },
 ];
 
+/// `manager` is accepted and returned (when it names a known User, without a loop) but not
+/// published: Beffroi cannot keep a manager id that names no User, and publishing it would
+/// promise that it does (scim2-tester checks exactly that).
+static ENTERPRISE_USER_ATTRIBUTES: &[Attribute] = &[attr(
+    "department",
+    AttrType::String,
+    "Department of the agent in the who's-who, by name; an unknown name creates it.",
+)];
+
 /// A resource type and its schema.
 #[derive(Debug)]
 pub struct ResourceSchema {
@@ -316,6 +333,8 @@ pub struct ResourceSchema {
     pub name: &'static str,
     pub description: &'static str,
     pub attributes: &'static [Attribute],
+    /// Schema extensions of the resource type (RFC 7643 §6 `schemaExtensions`).
+    pub extensions: &'static [&'static str],
 }
 
 pub static USER: ResourceSchema = ResourceSchema {
@@ -325,6 +344,7 @@ pub static USER: ResourceSchema = ResourceSchema {
     name: "User",
     description: "An agent: an account that signs in by single sign-on.",
     attributes: USER_ATTRIBUTES,
+    extensions: &[ENTERPRISE_USER_URN],
 };
 
 pub static GROUP: ResourceSchema = ResourceSchema {
@@ -334,9 +354,24 @@ pub static GROUP: ResourceSchema = ResourceSchema {
     name: "Group",
     description: "A group of agents, usable as an audience.",
     attributes: GROUP_ATTRIBUTES,
+    extensions: &[],
+};
+
+/// Published by `/Schemas` only: an extension is not a resource type of its own.
+pub static ENTERPRISE_USER: ResourceSchema = ResourceSchema {
+    resource_type: "User",
+    endpoint: "/Users",
+    urn: ENTERPRISE_USER_URN,
+    name: "EnterpriseUser",
+    description: "Enterprise User extension: the agent's department and manager.",
+    attributes: ENTERPRISE_USER_ATTRIBUTES,
+    extensions: &[],
 };
 
 pub static RESOURCE_SCHEMAS: [&ResourceSchema; 2] = [&USER, &GROUP];
+
+/// Every schema `/Schemas` describes: the resources' and their extensions'.
+pub static ALL_SCHEMAS: [&ResourceSchema; 3] = [&USER, &GROUP, &ENTERPRISE_USER];
 
 impl ResourceSchema {
     /// A top-level attribute (schema or common) by name, case-insensitively.
@@ -402,7 +437,11 @@ impl ResourceSchema {
             "endpoint": self.endpoint,
             "description": self.description,
             "schema": self.urn,
-            "schemaExtensions": [],
+            "schemaExtensions": self
+                .extensions
+                .iter()
+                .map(|urn| json!({ "schema": urn, "required": false }))
+                .collect::<Vec<_>>(),
             "meta": {
                 "resourceType": "ResourceType",
                 "location": format!("{base}/ResourceTypes/{}", self.resource_type),
@@ -473,6 +512,7 @@ mod tests {
                 "userName",
                 "name",
                 "displayName",
+                "title",
                 "emails",
                 "active",
                 "groups"

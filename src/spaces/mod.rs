@@ -11,11 +11,12 @@
 //! read a private space's content only as its members: administering the intranet is not a
 //! reason to read a project's or a service's pages (see [`Access`]).
 //!
-//! Files: `store` (queries), `pages` (page rules and writes), `routes` (space and page
-//! handlers), `admin` (space creation, settings, members), `forms` (audience checkboxes),
-//! `demo` (the demo's spaces and HR pages).
+//! Files: `store` (queries), `pages` (page rules and writes), `approval` (pages waiting for a
+//! manager in an approval space), `routes` (space and page handlers), `admin` (space creation,
+//! settings, members), `forms` (audience checkboxes), `demo` (the demo's spaces and HR pages).
 
 pub mod admin;
+pub mod approval;
 pub mod demo;
 pub mod forms;
 pub mod pages;
@@ -236,6 +237,17 @@ impl Access {
 
     pub fn can_manage(&self) -> bool {
         self.role == Some(SpaceRole::Manager) || self.is_admin
+    }
+
+    /// Approving or rejecting pages waiting in an approval space: its managers, and
+    /// administrators who can read the space (they never decide on content they may not read).
+    pub fn can_approve(&self) -> bool {
+        self.role == Some(SpaceRole::Manager) || (self.is_admin && self.can_read())
+    }
+
+    /// Whether this agent's new pages and edits wait for a manager's approval.
+    pub fn needs_approval(&self) -> bool {
+        self.space.approval_required && !self.can_approve()
     }
 
     /// Whether the space is known to this agent at all (else every answer is 404).

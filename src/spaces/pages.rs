@@ -48,7 +48,7 @@ pub async fn visible_pages(db: &Database, access: &Access) -> Result<Vec<PageSum
         Database::Sqlite(pool) => {
             sqlx::query_as(
                 "SELECT p.id, p.parent_id, p.slug, p.title, p.updated_at FROM space_pages p \
-             WHERE p.space_id = $1 AND ($2 \
+             WHERE p.space_id = $1 AND p.published_version IS NOT NULL AND ($2 \
                OR NOT EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id) \
                OR EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id \
                  AND a.audience_key IN (SELECT value FROM json_each($3)))) \
@@ -63,7 +63,7 @@ pub async fn visible_pages(db: &Database, access: &Access) -> Result<Vec<PageSum
         Database::Postgres(pool) => {
             sqlx::query_as(
                 "SELECT p.id, p.parent_id, p.slug, p.title, p.updated_at FROM space_pages p \
-             WHERE p.space_id = $1 AND ($2::boolean \
+             WHERE p.space_id = $1 AND p.published_version IS NOT NULL AND ($2::boolean \
                OR NOT EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id) \
                OR EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id \
                  AND a.audience_key IN (SELECT jsonb_array_elements_text($3::jsonb)))) \
@@ -98,7 +98,7 @@ pub async fn visible_page(
                 "SELECT p.id, p.parent_id, p.slug, p.title, p.body, p.updated_at, \
                v.version, v.edited_by_name AS updated_by_name \
              FROM space_pages p JOIN page_versions v ON v.page_id = p.id \
-               AND v.version = (SELECT MAX(version) FROM page_versions WHERE page_id = p.id) \
+               AND v.version = p.published_version \
              WHERE p.space_id = $1 AND p.slug = $4 AND ($2 \
                OR NOT EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id) \
                OR EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id \
@@ -116,7 +116,7 @@ pub async fn visible_page(
                 "SELECT p.id, p.parent_id, p.slug, p.title, p.body, p.updated_at, \
                v.version, v.edited_by_name AS updated_by_name \
              FROM space_pages p JOIN page_versions v ON v.page_id = p.id \
-               AND v.version = (SELECT MAX(version) FROM page_versions WHERE page_id = p.id) \
+               AND v.version = p.published_version \
              WHERE p.space_id = $1 AND p.slug = $4 AND ($2::boolean \
                OR NOT EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id) \
                OR EXISTS (SELECT 1 FROM page_audience a WHERE a.page_id = p.id \
@@ -150,7 +150,7 @@ pub struct Version {
 pub async fn versions(db: &Database, page_id: i64) -> Result<Vec<Version>, DbError> {
     Ok(with_db!(db, pool => sqlx::query_as(
         "SELECT version, title, body, edited_by_name, edited_at FROM page_versions \
-         WHERE page_id = $1 ORDER BY version DESC"
+         WHERE page_id = $1 AND status = 'published' ORDER BY version DESC"
     ).bind(page_id).fetch_all(pool).await?))
 }
 
@@ -161,7 +161,7 @@ pub async fn version(
 ) -> Result<Option<Version>, DbError> {
     Ok(with_db!(db, pool => sqlx::query_as(
         "SELECT version, title, body, edited_by_name, edited_at FROM page_versions \
-         WHERE page_id = $1 AND version = $2"
+         WHERE page_id = $1 AND version = $2 AND status = 'published'"
     ).bind(page_id).bind(version).fetch_optional(pool).await?))
 }
 
@@ -209,7 +209,11 @@ pub struct Author<'a> {
     pub name: &'a str,
 }
 
-async fn write_audience(tx: &mut Tx, page_id: i64, audience: &[String]) -> Result<(), DbError> {
+pub(super) async fn write_audience(
+    tx: &mut Tx,
+    page_id: i64,
+    audience: &[String],
+) -> Result<(), DbError> {
     with_tx!(tx, conn => {
         sqlx::query("DELETE FROM page_audience WHERE page_id = $1")
             .bind(page_id).execute(&mut *conn).await?;
@@ -267,7 +271,8 @@ pub async fn create_page(
     ).bind(space_id).bind(input.parent_id).bind(&input.slug).bind(&input.title).bind(&input.body)
      .bind(author.account_id).bind(at).fetch_one(conn).await?);
     write_audience(tx, id, &input.audience).await?;
-    write_version(tx, id, input, author, at).await?;
+    let version = write_version(tx, id, input, author, at).await?;
+    set_published(tx, id, version).await?;
     Ok(id)
 }
 
@@ -285,7 +290,16 @@ pub async fn update_page(
     ).bind(input.parent_id).bind(&input.slug).bind(&input.title).bind(&input.body)
      .bind(author.account_id).bind(at).bind(page_id).execute(conn).await.map(|_| ())?);
     write_audience(tx, page_id, &input.audience).await?;
-    write_version(tx, page_id, input, author, at).await
+    let version = write_version(tx, page_id, input, author, at).await?;
+    set_published(tx, page_id, version).await?;
+    Ok(version)
+}
+
+/// Makes `version` the one readers see.
+pub(super) async fn set_published(tx: &mut Tx, page_id: i64, version: i64) -> Result<(), DbError> {
+    with_tx!(tx, conn => sqlx::query("UPDATE space_pages SET published_version = $1 WHERE id = $2")
+        .bind(version).bind(page_id).execute(conn).await.map(|_| ())?);
+    Ok(())
 }
 
 /// Deletes a page with its history and attachment rows (the blobs stay: other rows may share

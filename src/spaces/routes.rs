@@ -26,7 +26,7 @@ use super::pages::{self, Author, PageInput, TreeRow};
 use super::{Access, SpaceRole, store};
 
 pub fn routes(table: RouteTable) -> RouteTable {
-    table
+    let table = table
         .get("/spaces", list)
         .get("/spaces/{slug}", home)
         .get("/spaces/{slug}/new-page", new_page_form)
@@ -48,7 +48,8 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .post(
             "/spaces/{slug}/pages/{page}/files/{id}/delete",
             delete_attachment,
-        )
+        );
+    super::approval::routes(table)
 }
 
 /// The space named `slug`, if this agent may read it; else 404.
@@ -159,6 +160,8 @@ struct HomePage {
     role_label: &'static str,
     can_write: bool,
     can_manage: bool,
+    /// Proposals waiting, shown to those who decide on them (`None` for others).
+    pending: Option<i64>,
 }
 
 async fn home(
@@ -170,6 +173,11 @@ async fn home(
     let access = readable(&state, &user.account, &slug).await?;
     let visible = pages::visible_pages(&state.db, &access).await?;
     let member_count = store::member_count(&state.db, access.space.id).await?;
+    let pending = if access.can_approve() && access.space.approval_required {
+        Some(super::approval::pending_count_in(&state.db, access.space.id).await?)
+    } else {
+        None
+    };
     render(
         StatusCode::OK,
         &HomePage {
@@ -179,6 +187,7 @@ async fn home(
             role_label: role_label(access.role.map_or("reader", SpaceRole::as_str)),
             can_write: access.can_write(),
             can_manage: access.can_manage(),
+            pending,
             space: access.space,
         },
     )
@@ -263,6 +272,8 @@ struct PageFormPage {
     parents: Vec<ParentChoice>,
     picker: AudiencePicker,
     attachments: Vec<AttachmentView>,
+    /// Saving sends the page to the space's managers for approval.
+    needs_approval: bool,
 }
 
 async fn writable(state: &AppState, account: &Account, slug: &str) -> Result<Access, AppError> {
@@ -296,6 +307,7 @@ async fn new_page_form(
     let access = writable(&state, &user.account, &slug).await?;
     let visible = pages::visible_pages(&state.db, &access).await?;
     let picker = picker(&state, &ctx.shell, &[]).await?;
+    let needs_approval = access.needs_approval();
     render(
         StatusCode::OK,
         &PageFormPage {
@@ -315,6 +327,7 @@ async fn new_page_form(
                 .collect(),
             picker,
             attachments: Vec::new(),
+            needs_approval,
         },
     )
 }
@@ -391,6 +404,9 @@ async fn create_page(
         account_id: Some(user.account.id),
         name: &user.account.display_name,
     };
+    if access.needs_approval() {
+        return super::approval::submit(&state, &actor, &access, None, &input, &author).await;
+    }
     let mut tx = state.db.begin().await?;
     let id = pages::create_page(&mut tx, access.space.id, &input, &author)
         .await
@@ -444,6 +460,7 @@ async fn edit_page_form(
             title: page.title.clone(),
             slug: page.slug.clone(),
             body: page.body.clone(),
+            needs_approval: access.needs_approval(),
             space: access.space,
             editing: Some(page),
             picker,
@@ -469,6 +486,10 @@ async fn update_page(
         account_id: Some(user.account.id),
         name: &user.account.display_name,
     };
+    if access.needs_approval() {
+        let editing = Some(page.id);
+        return super::approval::submit(&state, &actor, &access, editing, &input, &author).await;
+    }
     let mut tx = state.db.begin().await?;
     let version = pages::update_page(&mut tx, page.id, &input, &author)
         .await

@@ -2,7 +2,10 @@
 // - Camille, an agent at the town hall, opens the HR space from the navigation, sees the
 //   teleworking rules for everyone and for her site (not the depot's), reads them and
 //   downloads the attached charter;
-// - the administrator creates a space and adds Camille as a contributor.
+// - the administrator creates a space and adds Camille as a contributor;
+// - Hugo (editor of `communication`, where approval is required) writes a page, which waits:
+//   Camille cannot open it until the administrator (its manager) approves it from the space's
+//   queue, reached from the space's home; the navigation works at 360 px through its menu.
 // Every page visited passes axe (WCAG 2.1 A + AA); screenshots at 1280 px and 360 px go to
 // tests/e2e/artefacts.
 //
@@ -17,7 +20,8 @@ import { join } from 'node:path';
 
 import { startDemo } from './support/demo.mjs';
 import {
-  axeViolations, launchBrowser, newFrenchContext, screenshots, signIn, submitAndWait,
+  ARTEFACTS, NEW_PASSWORD, axeViolations, checkPage, launchBrowser, newFrenchContext, screenshots, signIn,
+  submitAndWait,
 } from './support/browser.mjs';
 
 let demo;
@@ -119,5 +123,76 @@ test('b. the administrator creates a space and adds Camille to it', async () => 
     assert.equal(home.status(), 404);
   } finally {
     await context.close();
+  }
+});
+
+/** Signs in an account whose one-time password was already replaced by NEW_PASSWORD. */
+async function signInAgain(p, login) {
+  await p.goto(`${base}/login`);
+  await p.getByLabel('Identifiant').fill(login);
+  await p.getByLabel('Mot de passe').fill(NEW_PASSWORD);
+  await submitAndWait(p, () => p.getByRole('button', { name: 'Se connecter' }).click());
+  assert.notEqual(new URL(p.url()).pathname, '/login');
+}
+
+test('c. a page written by an editor waits for the manager’s approval', async () => {
+  const context = await newFrenchContext(browser);
+  try {
+    const hugo = await context.newPage();
+    await signIn(hugo, base, 'hugo', passwords.editor);
+    await hugo.goto(`${base}/spaces/communication`);
+    await submitAndWait(hugo, () => hugo.getByRole('link', { name: 'Nouvelle page' }).click());
+    assert.match(await hugo.locator('main').innerText(), /approuvées par un gestionnaire/);
+    assert.deepEqual(await axeViolations(hugo), []);
+    await hugo.locator('#page-title').fill('Charte éditoriale');
+    await hugo.locator('#page-body').fill('## Écrire pour l’intranet\n\nUn titre court, une phrase d’accroche.');
+    await submitAndWait(hugo, () => hugo.getByRole('button', { name: 'Enregistrer' }).click());
+    assert.equal(new URL(hugo.url()).pathname, '/spaces/communication/pending');
+    assert.match(await hugo.getByRole('status').innerText(), /envoyée pour approbation/);
+    assert.match(await hugo.locator('main').innerText(), /Charte éditoriale/);
+    await checkPage(hugo, 'spaces-pending-writer');
+  } finally {
+    await context.close();
+  }
+
+  const readerContext = await newFrenchContext(browser);
+  const adminContext = await newFrenchContext(browser);
+  try {
+    const camille = await readerContext.newPage();
+    await signInAgain(camille, 'camille');
+    const hidden = await camille.goto(`${base}/spaces/communication/pages/charte-editoriale`);
+    assert.equal(hidden.status(), 404, 'a reader never sees a page before approval');
+
+    const admin = await adminContext.newPage();
+    await signInAgain(admin, 'admin');
+    await admin.goto(`${base}/spaces/communication`);
+    await submitAndWait(admin, () => admin.getByRole('link', { name: 'Pages à approuver (1)' }).click());
+    await admin.getByText('Lire le texte proposé').click();
+    assert.match(await admin.locator('main').innerText(), /Un titre court/);
+    await checkPage(admin, 'spaces-pending-manager');
+    await submitAndWait(admin, () =>
+      admin.getByRole('button', { name: 'Approuver « Charte éditoriale »' }).click());
+    assert.match(await admin.getByRole('status').innerText(), /approuvée et publiée/);
+    assert.deepEqual(await axeViolations(admin), []);
+
+    const shown = await camille.goto(`${base}/spaces/communication/pages/charte-editoriale`);
+    assert.equal(shown.status(), 200);
+    assert.equal(await camille.getByRole('heading', { level: 1 }).innerText(), 'Charte éditoriale');
+
+    // At 360 px the navigation is a menu that opens without JavaScript; the approval queue
+    // is one of its entries for the administrator.
+    await admin.setViewportSize({ width: 360, height: 740 });
+    await admin.goto(`${base}/`);
+    const nav = admin.getByRole('navigation', { name: 'Navigation principale' });
+    assert.equal(await nav.getByRole('link', { name: 'Espaces' }).count(), 0, 'closed menu');
+    await nav.getByText('Menu').click();
+    assert.equal(await nav.getByRole('link', { name: /^À approuver \(\d+\)$/ }).count(), 1);
+    assert.deepEqual(await axeViolations(admin), []);
+    await admin.screenshot({ path: join(ARTEFACTS, 'nav-menu-open-360.png'), fullPage: true });
+    await submitAndWait(admin, () => nav.getByRole('link', { name: 'Espaces' }).click());
+    assert.equal(new URL(admin.url()).pathname, '/spaces');
+  } finally {
+    await readerContext.close();
+    await adminContext.close();
   }
 });

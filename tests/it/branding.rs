@@ -11,6 +11,8 @@ use reqwest::StatusCode;
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, audit_entries, details, spawn_app};
 
+mod legal;
+
 both_backends!(
     only_administrators_get_in_and_refusals_are_recorded,
     low_contrast_colours_are_refused_and_nothing_is_saved,

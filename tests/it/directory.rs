@@ -12,6 +12,8 @@ use crate::helpers::{
     Backend, Options, TestApp, audit_entries, details, extract_csrf, spawn_app, spawn_app_with,
 };
 
+mod admin_photo;
+
 const ALICE_MOBILE: &str = "06 39 98 11 22";
 const ALICE_OFFICE: &str = "02 99 00 12 34";
 
@@ -833,6 +835,87 @@ async fn scim_users_carry_their_placement(backend: Backend) {
             .len(),
         2
     );
+
+    // Round trip: the PATCH answer, GET of the User and the list report the placement in
+    // `title` and the enterprise extension, and declare the extension in `schemas`.
+    let answered: serde_json::Value = patched.json().await.unwrap();
+    assert_eq!(answered[ENTERPRISE]["department"], "Culture");
+    let get_json = |path: String| {
+        let request = http
+            .get(app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&token)
+            .send();
+        async move {
+            request
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let user = get_json(format!("/Users/{agent_scim}")).await;
+    assert_eq!(user["schemas"], serde_json::json!([USER, ENTERPRISE]));
+    assert_eq!(user["title"], "Comptable principal");
+    assert_eq!(user[ENTERPRISE]["department"], "Culture");
+    assert_eq!(user[ENTERPRISE]["manager"]["value"], boss_scim.as_str());
+    let boss = get_json(format!("/Users/{boss_scim}")).await;
+    assert_eq!(boss["title"], "Directrice des finances");
+    assert_eq!(boss[ENTERPRISE]["department"], "Direction des finances");
+    assert!(boss[ENTERPRISE].get("manager").is_none());
+    let list = get_json("/Users".into()).await;
+    let listed = list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == agent_scim.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed[ENTERPRISE], user[ENTERPRISE]);
+    // Discovery names the extension.
+    let user_type = get_json("/ResourceTypes/User".into()).await;
+    assert_eq!(
+        user_type["schemaExtensions"],
+        serde_json::json!([{ "schema": ENTERPRISE, "required": false }])
+    );
+    let schema = get_json(format!("/Schemas/{ENTERPRISE}")).await;
+    let names: Vec<&str> = schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["department"]);
+    let schemas = get_json("/Schemas".into()).await;
+    assert!(
+        schemas["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == ENTERPRISE)
+    );
+    // A PATCH remove clears the manager.
+    let removed = send(
+        reqwest::Method::PATCH,
+        format!("/Users/{agent_scim}"),
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "remove", "path": format!("{ENTERPRISE}:manager") }]
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed.status(), 200);
+    assert_eq!(
+        people::raw_profile(app.db(), agent_id)
+            .await
+            .unwrap()
+            .manager_id,
+        None
+    );
+    let user = get_json(format!("/Users/{agent_scim}")).await;
+    assert!(user[ENTERPRISE].get("manager").is_none());
+    assert_eq!(user[ENTERPRISE]["department"], "Culture");
 }
 
 both_backends!(

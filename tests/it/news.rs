@@ -795,12 +795,58 @@ async fn images_are_served_only_to_readers(backend: Backend) {
     assert!(refused.text().await.unwrap().contains("pas une image PNG"));
     assert_eq!(app.count("SELECT COUNT(*) FROM news_items").await, 0);
 
-    let created = post_news(&app, &editor, "/news/new", &fields, Some(("image", &png))).await;
+    // An image with neither a text alternative nor "decorative" ticked: refused (RGAA 1.1).
+    let refused = post_news(&app, &editor, "/news/new", &fields, Some(("image", &png))).await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Une image doit avoir un texte alternatif")
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM news_items").await, 0);
+
+    let alt = "Le camion-benne neuf garé devant le dépôt";
+    let with_alt: Vec<(&str, &str)> = fields.iter().copied().chain([("image_alt", alt)]).collect();
+    let created = post_news(&app, &editor, "/news/new", &with_alt, Some(("image", &png))).await;
     assert_eq!(created.status(), 303);
     let id: i64 = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
         "SELECT id FROM news_items").fetch_one(pool).await.unwrap());
-    let url = app.url(&format!("/news/{id}/image"));
     let reader_client = session_for(&app, reader).await;
+    let alt_attribute = format!("alt=\"{alt}\"");
+    assert!(
+        text(&reader_client, app.url("/"))
+            .await
+            .contains(&alt_attribute)
+    );
+    let item_url = app.url(&format!("/news/{id}"));
+    assert!(
+        text(&reader_client, item_url.clone())
+            .await
+            .contains(&alt_attribute)
+    );
+    // Marked decorative on edit, without a new file: the alternative becomes empty.
+    let decorative: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .chain([("image_decorative", "1")])
+        .collect();
+    let edited = post_news(
+        &app,
+        &editor,
+        &format!("/news/{id}/edit"),
+        &decorative,
+        None,
+    )
+    .await;
+    assert_eq!(edited.status(), 303);
+    let page = text(&reader_client, item_url).await;
+    assert!(
+        page.contains("class=\"news-article__image\" src=\"/news/") && page.contains("alt=\"\">")
+    );
+    assert!(!page.contains(&alt_attribute));
+    let url = app.url(&format!("/news/{id}/image"));
     let response = reader_client.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");

@@ -611,6 +611,7 @@ async fn bad_token_unknown_endpoint_and_wrong_method_answer_scim_json(backend: B
             "userName",
             "name",
             "displayName",
+            "title",
             "emails",
             "active",
             "groups"

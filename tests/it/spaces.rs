@@ -19,6 +19,8 @@ use crate::helpers::{
     Backend, Options, TestApp, audit_entries, details, spawn_app, spawn_app_with,
 };
 
+mod approval;
+
 both_backends!(
     nothing_leaks_outside_its_audience,
     member_roles_are_enforced,

@@ -163,12 +163,16 @@ mod tests {
             "Emails": [{"Value": "a@x", "TYPE": "work", "bogus": 1}],
             "urn:ietf:params:scim:schemas:core:2.0:User": {"displayname": "A"},
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {}},
-            "title": "boss"
+            "TITLE": "boss",
+            "nickName": "b"
         });
         let out = canonical_attributes(&USER, body.as_object().unwrap());
+        // `title` is published (the directory keeps it); `nickName` and the extension are not
+        // User core attributes here.
         assert_eq!(
             Value::Object(out),
-            json!({"userName": "a", "emails": [{"value": "a@x", "type": "work"}], "displayName": "A"})
+            json!({"userName": "a", "emails": [{"value": "a@x", "type": "work"}], "displayName": "A",
+                   "title": "boss"})
         );
     }
 

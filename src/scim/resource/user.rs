@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::{MAX_TEXT_CHARS, boolean, elements, optional_text, text};
 use crate::config::ScimSubjectAttribute;
 use crate::scim::error::ScimError;
-use crate::scim::schema::USER_URN;
+use crate::scim::schema::{ENTERPRISE_USER_URN, USER_URN};
 use crate::scim::store::UserRecord;
 
 /// Longest e-mail address (RFC 5321 §4.5.3.1 path limit).
@@ -221,8 +221,25 @@ pub fn render(record: &UserRecord, base: &str) -> Map<String, Value> {
     if let Some(d) = &a.display_name {
         out.insert("displayName".into(), json!(d));
     }
+    let placement = &record.placement;
+    if let Some(title) = &placement.title {
+        out.insert("title".into(), json!(title));
+    }
     if !a.emails.is_empty() {
         out.insert("emails".into(), json!(a.emails));
+    }
+    // The enterprise extension (RFC 7643 §4.3) from the who's-who: what the directory holds
+    // now, whoever set it.
+    let mut enterprise = Map::new();
+    if let Some(department) = &placement.department {
+        enterprise.insert("department".into(), json!(department));
+    }
+    if let Some(manager) = &placement.manager_id {
+        enterprise.insert("manager".into(), json!({ "value": manager }));
+    }
+    if !enterprise.is_empty() {
+        out.insert("schemas".into(), json!([USER_URN, ENTERPRISE_USER_URN]));
+        out.insert(ENTERPRISE_USER_URN.into(), Value::Object(enterprise));
     }
     // The account's state is authoritative: a disabled account is never reported active.
     if record.disabled {

@@ -127,7 +127,8 @@ pub async fn create(
     .await?;
     let record = reload(state, &scim_id).await?;
     place(state, scim, &record, body).await?;
-    Ok(record)
+    // Again, so that the answer carries the placement just written.
+    reload(state, &scim_id).await
 }
 
 /// Title, department and manager from the enterprise extension (see
@@ -201,7 +202,7 @@ pub async fn replace(
     })
     .await?;
     place(state, scim, &record, body).await?;
-    Ok(record)
+    reload(state, id).await
 }
 
 /// PATCH /Users/{id} (RFC 7644 §3.5.2): the operations apply to the current User, and the
@@ -224,7 +225,7 @@ pub async fn modify(
     let placement = crate::directory::provisioning::ScimPlacement::of_patch(body);
     crate::directory::provisioning::apply(&state.db, &scim.actor, record.account_id, &placement)
         .await?;
-    Ok(record)
+    reload(state, id).await
 }
 
 /// DELETE /Users/{id} (RFC 7644 §3.6): gone from SCIM at once; the account is kept, disabled.

@@ -36,6 +36,19 @@ pub struct UserRecord {
     pub disabled: bool,
     /// SCIM groups the account belongs to.
     pub groups: Vec<GroupRef>,
+    /// Title, department and manager from the who's-who, as SCIM reports them.
+    pub placement: Placement,
+}
+
+/// The agent's placement as the directory holds it (it may have been set by SCIM or by an
+/// administrator): `title`, and the enterprise extension's `department` and `manager`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub title: Option<String>,
+    /// The department's name.
+    pub department: Option<String>,
+    /// The manager's SCIM id (a manager who is not a SCIM User is not reported).
+    pub manager_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{AccountKey, Bind, GroupRef, Step, StoreError, UserRecord};
+use super::{AccountKey, Bind, GroupRef, Placement, Step, StoreError, UserRecord};
 use crate::db::Database;
 use crate::scim::resource::user::{StoredAttributes, UserData};
 use crate::with_db;
@@ -21,14 +21,22 @@ type UserRow = (
     i64,
     i64,
     bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 macro_rules! select_users {
     ($where:literal) => {
         concat!(
             "SELECT s.id, s.account_id, s.user_name, s.external_id, s.resource, s.created_at, ",
-            "s.updated_at, s.version, a.disabled FROM scim_users s ",
-            "JOIN accounts a ON a.id = s.account_id WHERE s.deleted_at IS NULL ",
+            "s.updated_at, s.version, a.disabled, p.title, d.name, m.id FROM scim_users s ",
+            "JOIN accounts a ON a.id = s.account_id ",
+            // The placement the directory holds (what the enterprise extension reports).
+            "LEFT JOIN agent_profiles p ON p.account_id = s.account_id ",
+            "LEFT JOIN departments d ON d.id = p.department_id ",
+            "LEFT JOIN scim_users m ON m.account_id = p.manager_id AND m.deleted_at IS NULL ",
+            "WHERE s.deleted_at IS NULL ",
             $where
         )
     };
@@ -45,6 +53,9 @@ fn record(row: UserRow, groups: Vec<GroupRef>) -> Result<UserRecord, StoreError>
         updated_at,
         version,
         disabled,
+        title,
+        department,
+        manager_id,
     ) = row;
     let attributes: StoredAttributes = serde_json::from_str(&resource)
         .map_err(|e| StoreError::Corrupt(format!("scim_users.resource of {id}: {e}")))?;
@@ -59,6 +70,11 @@ fn record(row: UserRow, groups: Vec<GroupRef>) -> Result<UserRecord, StoreError>
         version,
         disabled,
         groups,
+        placement: Placement {
+            title,
+            department,
+            manager_id,
+        },
     })
 }
 

@@ -1,0 +1,211 @@
+//! Page approval in a space with `approval_required`, on both backends: a contributor's or an
+//! editor's page waits for a manager, no reader ever sees an unapproved version, approval
+//! publishes it, rejection leaves the published version as it was, and each step is audited.
+
+use beffroi::accounts::Role;
+use beffroi::audience::Rule;
+use beffroi::spaces::{self, NewSpace, SpaceRole, Visibility};
+use reqwest::StatusCode;
+
+use super::{add_page, get, post_form};
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, audit_entries, details, spawn_app};
+
+both_backends!(pages_wait_for_a_managers_approval);
+
+async fn text(app: &TestApp, client: &reqwest::Client, path: &str) -> (StatusCode, String) {
+    let response = get(app, client, path).await;
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The pending version whose proposed title is `title`: (page id, version).
+async fn pending_version(app: &TestApp, title: &str) -> (i64, i64) {
+    beffroi::with_db!(app.db(), pool => sqlx::query_as(
+        "SELECT page_id, version FROM page_versions WHERE status = 'pending' AND title = $1"
+    ).bind(title).fetch_one(pool).await.unwrap())
+}
+
+async fn decide(
+    app: &TestApp,
+    client: &reqwest::Client,
+    (page, version): (i64, i64),
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    post_form(
+        app,
+        client,
+        &format!("/spaces/rh/pending/{page}/{version}"),
+        fields,
+    )
+    .await
+}
+
+async fn pages_wait_for_a_managers_approval(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let space = spaces::create_space(
+        app.db(),
+        &NewSpace {
+            slug: "rh",
+            name: "Ressources humaines",
+            description: "",
+            visibility: Visibility::Public,
+            approval_required: true,
+            audience: &[Rule::Everyone],
+        },
+    )
+    .await
+    .unwrap();
+    add_page(&app, space, "teletravail", "Deux jours par semaine.", &[]).await;
+    let (reader, _) = app.signed_in_as("lectrice", &[Role::Agent]).await;
+    let mut writers = Vec::new();
+    for (name, role) in [
+        ("contrib", SpaceRole::Contributor),
+        ("editeur", SpaceRole::Editor),
+        ("gestion", SpaceRole::Manager),
+    ] {
+        let (client, id) = app.signed_in_as(name, &[Role::Agent]).await;
+        spaces::set_member(app.db(), space, id, role).await.unwrap();
+        writers.push(client);
+    }
+    let [contrib, editor, manager] = &writers[..] else {
+        unreachable!()
+    };
+
+    // The form tells the editor that their change will wait.
+    let (_, form) = text(&app, editor, "/spaces/rh/pages/teletravail/edit").await;
+    assert!(form.contains("approuvées par un gestionnaire"), "{form}");
+
+    // An editor's edit and a contributor's new page are saved as proposals.
+    let edit = [
+        ("title", "Télétravail (proposé)"),
+        ("slug", "teletravail"),
+        ("body", "Trois jours par semaine."),
+    ];
+    let response = post_form(&app, editor, "/spaces/rh/pages/teletravail/edit", &edit).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "/spaces/rh/pending?done=submitted"
+    );
+    let new_page = [
+        ("title", "Astreintes"),
+        ("slug", "astreintes"),
+        ("body", "Règles des astreintes."),
+    ];
+    let response = post_form(&app, contrib, "/spaces/rh/pages", &new_page).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // No reader — nor the writers themselves — sees an unapproved version anywhere.
+    for client in [&reader, contrib, editor, manager] {
+        let (status, page) = text(&app, client, "/spaces/rh/pages/teletravail").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Deux jours") && !page.contains("Trois jours"));
+        assert!(!page.contains("(proposé)"));
+        let (_, home) = text(&app, client, "/spaces/rh").await;
+        assert!(!home.contains("Astreintes"));
+        let (status, _) = text(&app, client, "/spaces/rh/pages/astreintes").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, history) = text(&app, client, "/spaces/rh/pages/teletravail/history").await;
+        assert!(!history.contains("/versions/2\""));
+        let (status, _) = text(&app, client, "/spaces/rh/pages/teletravail/versions/2").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let submits = audit_entries(app.db(), "page.submit").await;
+    assert_eq!(submits.len(), 2);
+    assert_eq!(details(&submits[0])["version"], 2);
+    assert_eq!(details(&submits[1])["new_page"], true);
+
+    // The queue: a reader cannot open it, a contributor sees only their own proposal, the
+    // manager sees both (and the count on the space's home).
+    let (status, _) = text(&app, &reader, "/spaces/rh/pending").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, own) = text(&app, contrib, "/spaces/rh/pending").await;
+    assert!(own.contains("Astreintes") && !own.contains("Trois jours"));
+    let (_, queue) = text(&app, manager, "/spaces/rh/pending").await;
+    assert!(queue.contains("Astreintes") && queue.contains("Trois jours"));
+    let (_, home) = text(&app, manager, "/spaces/rh").await;
+    assert!(home.contains("Pages à approuver (2)"), "{home}");
+
+    // Only a manager decides; a rejection needs a reason.
+    let edit_version = pending_version(&app, "Télétravail (proposé)").await;
+    let approve = [("decision", "approve")];
+    for client in [contrib, editor] {
+        let response = decide(&app, client, edit_version, &approve).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    let response = decide(&app, manager, edit_version, &[("decision", "reject")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Rejection keeps the published version.
+    let reject = [
+        ("decision", "reject"),
+        ("reason", "Pas encore validé en CSA"),
+    ];
+    let response = decide(&app, manager, edit_version, &reject).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = text(&app, &reader, "/spaces/rh/pages/teletravail").await;
+    assert!(page.contains("Deux jours") && !page.contains("Trois jours"));
+    let rejected = audit_entries(app.db(), "page.reject").await;
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(details(&rejected[0])["reason"], "Pas encore validé en CSA");
+    // A decision cannot be taken twice.
+    let response = decide(&app, manager, edit_version, &approve).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Approval publishes the new page to readers.
+    let new_version = pending_version(&app, "Astreintes").await;
+    let response = decide(&app, manager, new_version, &approve).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, page) = text(&app, &reader, "/spaces/rh/pages/astreintes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Règles des astreintes."));
+    let approved = audit_entries(app.db(), "page.approve").await;
+    assert_eq!(approved.len(), 1);
+    assert_eq!(details(&approved[0])["author"], "contrib");
+
+    // A second proposal replaces a waiting one; approving it publishes its text and title.
+    let first = [
+        ("title", "Télétravail"),
+        ("slug", "teletravail"),
+        ("body", "Brouillon remplacé."),
+    ];
+    let second = [
+        ("title", "Télétravail 2027"),
+        ("slug", "teletravail"),
+        ("body", "Trois jours, validé en CSA."),
+    ];
+    for edit in [&first[..], &second[..]] {
+        let response = post_form(&app, editor, "/spaces/rh/pages/teletravail/edit", edit).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    let replaced: i64 = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT version FROM page_versions WHERE status = 'superseded'"
+    ).fetch_one(pool).await.unwrap());
+    let response = decide(&app, manager, (edit_version.0, replaced), &approve).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = decide(
+        &app,
+        manager,
+        pending_version(&app, "Télétravail 2027").await,
+        &approve,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = text(&app, &reader, "/spaces/rh/pages/teletravail").await;
+    assert!(page.contains("Télétravail 2027") && page.contains("validé en CSA"));
+    assert!(!page.contains("Brouillon remplacé"));
+
+    // A manager's own edit is published at once.
+    let own = [
+        ("title", "Télétravail 2027"),
+        ("slug", "teletravail"),
+        ("body", "Trois jours, validé en CSA le 3 mars."),
+    ];
+    let response = post_form(&app, manager, "/spaces/rh/pages/teletravail/edit", &own).await;
+    assert_eq!(
+        response.headers()["location"],
+        "/spaces/rh/pages/teletravail"
+    );
+    let (_, page) = text(&app, &reader, "/spaces/rh/pages/teletravail").await;
+    assert!(page.contains("le 3 mars"));
+}
