@@ -33,7 +33,7 @@ pub fn sanitise(html: &str) -> String {
             // Same-site images only: relative URLs, never another host or a data: URL.
             if element == "img" && attribute == "src" {
                 let v = value.trim_start();
-                if v.starts_with("//") || v.contains(':') {
+                if v.starts_with("//") || v.contains(':') || !stays_on_site(value) {
                     return None;
                 }
             }
@@ -41,6 +41,19 @@ pub fn sanitise(html: &str) -> String {
         })
         .clean(html)
         .to_string()
+}
+
+/// Whether a relative URL, resolved the way a browser resolves it (the WHATWG URL standard,
+/// which the `url` crate implements), still points at this site. Looking at the text is not
+/// enough: a browser drops leading control characters and any tab or newline, and reads `\`
+/// as `/`, so `\u{2}//evil.example/p.gif`, `/\tevil.example` or `/\evil.example` are
+/// another host.
+fn stays_on_site(relative: &str) -> bool {
+    let Ok(page) = url::Url::parse("https://this-site.invalid/a/page") else {
+        return false;
+    };
+    page.join(relative)
+        .is_ok_and(|resolved| resolved.origin() == page.origin())
 }
 
 /// The text of a Markdown source without markup, for summaries and search.
@@ -100,6 +113,18 @@ mod tests {
         }
         assert!(!render("![x](https://tracker.example/p.gif)").contains("tracker"));
         assert!(render("![plan](/spaces/rh/files/1)").contains("src=\"/spaces/rh/files/1\""));
+        assert!(render("![plan](plan.png)").contains("src=\"plan.png\""));
+        // Found by the markdown fuzz target: what a browser resolves to another host.
+        for src in [
+            "\u{2}//evil.example/p.gif",
+            "/\\evil.example/p.gif",
+            "\\\\evil.example/p.gif",
+            "/\t/evil.example/p.gif",
+            "/\n/evil.example/p.gif",
+        ] {
+            let out = sanitise(&format!("<img src=\"{src}\">"));
+            assert!(!out.contains("src="), "{src:?} gave {out:?}");
+        }
     }
 
     #[test]

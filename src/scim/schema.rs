@@ -391,7 +391,9 @@ impl ResourceSchema {
         }
         let prefix_len = self.urn.len() + 1;
         let head = path.get(..prefix_len)?;
-        let (urn, colon) = head.split_at(self.urn.len());
+        // `head` ends on a character boundary, but the URN's length may fall inside a
+        // multi-byte character of the client's text: no match, rather than a panic.
+        let (urn, colon) = head.split_at_checked(self.urn.len())?;
         (urn.eq_ignore_ascii_case(self.urn) && colon == ":").then(|| &path[prefix_len..])
     }
 

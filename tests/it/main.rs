@@ -19,6 +19,7 @@ mod cli;
 mod crash;
 mod csrf;
 mod directory;
+mod fuzz_regressions;
 mod headers;
 mod migrations;
 mod news;

@@ -111,11 +111,67 @@ async fn start(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
+/// The callback's query string as the provider (or anyone who crafts the URL) sends it
+/// (RFC 6749 §4.1.2 and §4.1.2.1). Nothing in it is trusted until [`CallbackQuery::check`].
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The longest `state` accepted: ours are far shorter, and it is hashed and looked up.
+pub const MAX_STATE_LEN: usize = 512;
+/// The longest authorization `code` passed on to the token endpoint.
+pub const MAX_CODE_LEN: usize = 4096;
+/// The provider's `error` is kept to this many characters of `[A-Za-z0-9_]`: it is recorded in
+/// the audit log, and must not let a crafted URL write arbitrary text there.
+pub const MAX_ERROR_LEN: usize = 64;
+
+/// What the provider answered, once the `state` is known to be well formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackAnswer {
+    /// The provider refused (`error=access_denied`…): the code, reduced to safe characters.
+    ProviderError(String),
+    /// An authorization code to redeem.
+    Code(String),
+    /// Neither a usable code nor an error.
+    Malformed,
+}
+
+/// A callback query with a well-formed `state`; the answer is looked at only after the state
+/// is matched to a pending sign-in and to this browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub state: String,
+    pub answer: CallbackAnswer,
+}
+
+impl CallbackQuery {
+    /// `None` when the state is missing, empty or too long.
+    pub fn check(self) -> Option<CallbackParams> {
+        let state = self
+            .state
+            .filter(|s| !s.is_empty() && s.len() <= MAX_STATE_LEN)?;
+        let answer = if let Some(error) = self.error {
+            CallbackAnswer::ProviderError(
+                error
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .take(MAX_ERROR_LEN)
+                    .collect(),
+            )
+        } else {
+            match self
+                .code
+                .filter(|c| !c.is_empty() && c.len() <= MAX_CODE_LEN)
+            {
+                Some(code) => CallbackAnswer::Code(code),
+                None => CallbackAnswer::Malformed,
+            }
+        };
+        Some(CallbackParams { state, answer })
+    }
 }
 
 /// A refusal: one audit entry, a 403 page, no session.
@@ -153,7 +209,11 @@ async fn callback(
     let Ok(Query(query)) = query else {
         return Err(AppError::BadRequest("error-sso-callback"));
     };
-    let Some(state_param) = query.state.filter(|s| !s.is_empty() && s.len() <= 512) else {
+    let Some(CallbackParams {
+        state: state_param,
+        answer,
+    }) = query.check()
+    else {
         return Err(AppError::BadRequest("error-sso-callback"));
     };
     let Some(pending) = store::take_request(&state.db, &state_param).await? else {
@@ -188,23 +248,19 @@ async fn callback(
         )
         .await);
     }
-    if let Some(error) = query.error {
-        let error: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return Err(refuse(
-            &state,
-            &visitor,
-            "provider_error",
-            &error,
-            "error-sso-provider-refused",
-        )
-        .await);
-    }
-    let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
-        return Err(AppError::BadRequest("error-sso-callback"));
+    let code = match answer {
+        CallbackAnswer::ProviderError(error) => {
+            return Err(refuse(
+                &state,
+                &visitor,
+                "provider_error",
+                &error,
+                "error-sso-provider-refused",
+            )
+            .await);
+        }
+        CallbackAnswer::Malformed => return Err(AppError::BadRequest("error-sso-callback")),
+        CallbackAnswer::Code(code) => code,
     };
 
     let outcome = authenticate(provider, &code, &pending).await;
@@ -406,4 +462,40 @@ async fn backchannel_logout(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(raw: &str) -> Option<CallbackParams> {
+        serde_urlencoded::from_str::<CallbackQuery>(raw)
+            .unwrap()
+            .check()
+    }
+
+    #[test]
+    fn callback_query_needs_a_bounded_state_and_reduces_the_error() {
+        assert_eq!(check("code=abc"), None);
+        assert_eq!(check("code=abc&state="), None);
+        assert_eq!(check(&format!("code=abc&state={}", "s".repeat(513))), None);
+        assert_eq!(
+            check("code=abc&state=s1").map(|p| p.answer),
+            Some(CallbackAnswer::Code("abc".into()))
+        );
+        // An error wins over a code, and only safe characters of it are kept.
+        assert_eq!(
+            check("code=abc&state=s1&error=access_denied%0A%3Cb%3E").map(|p| p.answer),
+            Some(CallbackAnswer::ProviderError("access_deniedb".into()))
+        );
+        assert_eq!(
+            check(&format!("state=s1&error={}", "e".repeat(100))).map(|p| p.answer),
+            Some(CallbackAnswer::ProviderError("e".repeat(64)))
+        );
+        assert_eq!(
+            check(&format!("state=s1&code={}", "c".repeat(4097))).map(|p| p.answer),
+            Some(CallbackAnswer::Malformed)
+        );
+        assert_eq!(check("state=s1").map(|p| p.state), Some("s1".to_owned()));
+    }
 }
