@@ -204,6 +204,7 @@ def main():
         "category": category.group(1).decode(),
         "body": f"An item with **Markdown**, a [link]({AUTHORED_URL}) and an image.",
         "audience": audience.group(1).decode(),
+        "image_alt": "Un pixel de test",
         "intent": "publish",
     }
     body, kind = multipart(fields, ("image", "pixel.png", "image/png", png()))
