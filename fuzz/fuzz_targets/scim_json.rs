@@ -34,6 +34,7 @@ fn user_record(data: &UserData) -> UserRecord {
         version: 1,
         disabled: false,
         groups: Vec::new(),
+        placement: Default::default(),
     }
 }
 
