@@ -84,7 +84,7 @@ test('b. hugo writes a news item in communication; it waits for approval', async
   assert.deepEqual(await axeViolations(p), [], 'axe violations on the form');
   await p.getByLabel('Titre').fill(NEW_TITLE);
   await p.getByLabel('Catégorie').selectOption('action-sociale');
-  await p.getByLabel('Texte').fill("L'Établissement français du sang installe une collecte dans la salle des fêtes.\n\nInscription **conseillée**.");
+  await p.getByLabel('Texte', { exact: true }).fill("L'Établissement français du sang installe une collecte dans la salle des fêtes.\n\nInscription **conseillée**.");
   await p.getByLabel('Important').check();
   await checkPage(p, 'news-form');
   await submitAndWait(p, () => p.getByRole('button', { name: /Publier ou soumettre/ }).click());
