@@ -96,13 +96,7 @@ pub async fn propose_new(
     input: &PageInput,
     author: &Author<'_>,
 ) -> Result<i64, DbError> {
-    let at = now();
-    let id: i64 = with_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO space_pages (space_id, parent_id, slug, title, body, created_by, created_at, updated_by, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7) RETURNING id"
-    ).bind(space_id).bind(input.parent_id).bind(&input.slug).bind(&input.title).bind(&input.body)
-     .bind(author.account_id).bind(at).fetch_one(conn).await?);
-    pages::write_audience(tx, id, &input.audience).await?;
+    let id = pages::insert_page_row(tx, space_id, input, author, now()).await?;
     insert_proposal(tx, id, input, author).await?;
     Ok(id)
 }

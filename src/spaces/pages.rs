@@ -258,6 +258,24 @@ pub async fn slug_taken(
     Ok(n > 0)
 }
 
+/// Inserts a page's row and its audience, with no version yet; returns its id. Shared by a
+/// page published at once and a new page proposed for approval.
+pub async fn insert_page_row(
+    tx: &mut Tx,
+    space_id: i64,
+    input: &PageInput,
+    author: &Author<'_>,
+    at: i64,
+) -> Result<i64, DbError> {
+    let id: i64 = with_tx!(tx, conn => sqlx::query_scalar(
+        "INSERT INTO space_pages (space_id, parent_id, slug, title, body, created_by, created_at, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7) RETURNING id"
+    ).bind(space_id).bind(input.parent_id).bind(&input.slug).bind(&input.title).bind(&input.body)
+     .bind(author.account_id).bind(at).fetch_one(conn).await?);
+    write_audience(tx, id, &input.audience).await?;
+    Ok(id)
+}
+
 pub async fn create_page(
     tx: &mut Tx,
     space_id: i64,
@@ -265,12 +283,7 @@ pub async fn create_page(
     author: &Author<'_>,
 ) -> Result<i64, DbError> {
     let at = now();
-    let id: i64 = with_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO space_pages (space_id, parent_id, slug, title, body, created_by, created_at, updated_by, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7) RETURNING id"
-    ).bind(space_id).bind(input.parent_id).bind(&input.slug).bind(&input.title).bind(&input.body)
-     .bind(author.account_id).bind(at).fetch_one(conn).await?);
-    write_audience(tx, id, &input.audience).await?;
+    let id = insert_page_row(tx, space_id, input, author, at).await?;
     let version = write_version(tx, id, input, author, at).await?;
     set_published(tx, id, version).await?;
     Ok(id)
