@@ -57,7 +57,7 @@ pub struct CreateReport {
     pub audit_tree_size: Option<u64>,
     pub signing_key: String,
     pub seconds: f64,
-    /// Of which taking the database snapshot (VACUUM INTO or pg_dump).
+    /// Of which taking the database snapshot (SQLite's backup API or pg_dump).
     pub snapshot_seconds: f64,
     /// Entries under `<data_dir>/files` that are not regular files and were left out.
     pub skipped: Vec<String>,
@@ -153,27 +153,15 @@ async fn create_unaudited(
     let snapshot_started = std::time::Instant::now();
     let (db_member, snapshot) = match db {
         Database::Sqlite(pool) => {
-            use sqlx::Connection as _;
             let target = work.path().join("beffroi.db");
-            let target_str = target.to_str().ok_or_else(|| {
-                BackupError::Snapshot(format!("{} is not UTF-8", target.display()))
-            })?;
-            // A connection of its own with synchronous=OFF, never returned to the pool: it only
-            // reads the live database, and the file it writes is a scratch copy deleted once the
-            // (synced) archive holds it, so waiting for that copy to reach the disk is wasted.
-            let options = (*pool.connect_options())
-                .clone()
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Off);
-            let mut conn = sqlx::SqliteConnection::connect_with(&options)
-                .await
-                .map_err(DbError::from)?;
-            // VACUUM INTO reads in one transaction: a consistent copy while the server writes.
-            sqlx::query("VACUUM INTO $1")
-                .bind(target_str)
-                .execute(&mut conn)
-                .await
-                .map_err(DbError::from)?;
-            conn.close().await.map_err(DbError::from)?;
+            // A page copy in one read transaction: consistent while the server writes. A
+            // scratch file, deleted once the (synced) archive holds it.
+            crate::db::sqlite_copy::copy_live(
+                pool.connect_options().get_filename(),
+                &target,
+                crate::db::sqlite_copy::Durability::Scratch,
+            )
+            .await?;
             (SQLITE_MEMBER, target)
         }
         Database::Postgres(pool) => {

@@ -140,15 +140,14 @@ async fn snapshot(
                     .unwrap_or("beffroi.db")
             );
             let target = unused_name(db_path.with_file_name(name));
-            let target_str = target
-                .to_str()
-                .ok_or_else(|| DbError::Snapshot(format!("{} is not UTF-8", target.display())))?;
-            // VACUUM INTO writes a consistent, compacted copy while other connections keep working.
-            sqlx::query("VACUUM INTO $1")
-                .bind(target_str)
-                .execute(pool)
-                .await?;
-            set_private(&target);
+            // A page copy in one read transaction, synced: consistent while other
+            // connections keep working, and on disk before the first migration runs.
+            super::sqlite_copy::copy_live(
+                &db_path,
+                &target,
+                super::sqlite_copy::Durability::Synced,
+            )
+            .await?;
             Ok(target)
         }
         Database::Postgres(pool) => {

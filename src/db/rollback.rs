@@ -168,7 +168,7 @@ async fn rollback_sqlite(
             snapshot.schema_version
         )));
     }
-    // The live database is copied aside whole (VACUUM INTO folds in its WAL) before anything
+    // The live database is copied aside whole (the copy folds in its WAL) before anything
     // is replaced.
     let live_db = Database::connect_sqlite(live, config.storage.max_connections).await?;
     let replaced_version = schema_version(&live_db).await?;
@@ -177,11 +177,8 @@ async fn rollback_sqlite(
         .and_then(|n| n.to_str())
         .unwrap_or("beffroi.db");
     let set_aside = live.with_file_name(format!("{name}.pre-rollback-{stamp}.db"));
-    let target = set_aside
-        .to_str()
-        .ok_or_else(|| DbError::Snapshot(format!("{} is not UTF-8", set_aside.display())))?;
-    crate::with_db!(&live_db, pool => sqlx::query("VACUUM INTO $1").bind(target).execute(pool).await.map(|_| ())?);
     live_db.close().await;
+    super::sqlite_copy::copy_live(live, &set_aside, super::sqlite_copy::Durability::Synced).await?;
     // Copy into a temporary file beside the live one, sync, then rename over it: a crash
     // leaves either the old database or the snapshot, never half of one.
     let dir = live.parent().unwrap_or(Path::new("."));
