@@ -209,6 +209,10 @@ pub enum BenchCommand {
         /// Also write the figures into this Markdown file (e.g. BENCHMARKS.md).
         #[arg(long)]
         write: Option<PathBuf>,
+        /// Keep the seeded instance in this directory and reuse it on the next run with the
+        /// same sizes (seeding takes most of a run); new sessions are issued each time.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -434,6 +438,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     client,
                     seconds,
                     write,
+                    data_dir,
                 },
         } => {
             let bench = crate::news::wallbench::WallBench {
@@ -444,6 +449,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 client,
                 seconds,
                 write,
+                data_dir,
             };
             let report = crate::news::wallbench::run(&bench).await?;
             say!("{report}");

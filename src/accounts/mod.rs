@@ -81,21 +81,39 @@ impl Account {
 }
 
 /// The columns of [`AccountRow`], spelled out in each query: sqlx only runs `'static` SQL.
+/// An account with one of its roles per row (one row with no role when it has none): the
+/// account and its roles come back in one query, which every signed-in request makes.
 macro_rules! select_account {
     ($where:literal) => {
         concat!(
-            "SELECT id, kind, username, display_name, email, password_hash, ",
-            "password_must_change, locale, disabled FROM accounts WHERE ",
-            $where
+            "SELECT a.id, a.kind, a.username, a.display_name, a.email, a.password_hash, ",
+            "a.password_must_change, a.locale, a.disabled, r.role FROM accounts a ",
+            "LEFT JOIN account_roles r ON r.account_id = a.id WHERE ",
+            $where,
+            " ORDER BY r.role"
         )
     };
 }
 
-async fn with_roles(db: &Database, row: AccountRow) -> Result<Account, DbError> {
-    let names: Vec<String> = with_db!(db, pool => sqlx::query_scalar(
-        "SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role"
-    ).bind(row.id).fetch_all(pool).await?);
-    Ok(Account {
+/// One row of [`select_account!`].
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRoleRow {
+    #[sqlx(flatten)]
+    pub account: AccountRow,
+    pub role: Option<String>,
+}
+
+/// Folds the rows of one account (each with one role, or none) into the account.
+pub fn fold_roles(rows: Vec<AccountRoleRow>) -> Option<Account> {
+    let mut rows = rows.into_iter();
+    let first = rows.next()?;
+    let roles: Vec<Role> = std::iter::once(first.role)
+        .chain(rows.map(|r| r.role))
+        .flatten()
+        .filter_map(|n| Role::parse(&n))
+        .collect();
+    let row = first.account;
+    Some(Account {
         id: row.id,
         kind: row.kind,
         username: row.username,
@@ -105,26 +123,20 @@ async fn with_roles(db: &Database, row: AccountRow) -> Result<Account, DbError> 
         password_must_change: row.password_must_change,
         locale: row.locale,
         disabled: row.disabled,
-        roles: names.iter().filter_map(|n| Role::parse(n)).collect(),
+        roles,
     })
 }
 
 pub async fn find_by_id(db: &Database, id: i64) -> Result<Option<Account>, DbError> {
-    let row: Option<AccountRow> = with_db!(db, pool => sqlx::query_as(select_account!("id = $1")).bind(id).fetch_optional(pool).await?);
-    match row {
-        Some(row) => Ok(Some(with_roles(db, row).await?)),
-        None => Ok(None),
-    }
+    let rows: Vec<AccountRoleRow> = with_db!(db, pool => sqlx::query_as(select_account!("a.id = $1")).bind(id).fetch_all(pool).await?);
+    Ok(fold_roles(rows))
 }
 
 /// Finds a local account by its login, compared lower-case.
 pub async fn find_local(db: &Database, username: &str) -> Result<Option<Account>, DbError> {
     let username = username.to_lowercase();
-    let row: Option<AccountRow> = with_db!(db, pool => sqlx::query_as(select_account!("kind = 'local' AND username = $1")).bind(&username).fetch_optional(pool).await?);
-    match row {
-        Some(row) => Ok(Some(with_roles(db, row).await?)),
-        None => Ok(None),
-    }
+    let rows: Vec<AccountRoleRow> = with_db!(db, pool => sqlx::query_as(select_account!("a.kind = 'local' AND a.username = $1")).bind(&username).fetch_all(pool).await?);
+    Ok(fold_roles(rows))
 }
 
 /// Creates the local administrator, or resets its password if it exists; returns its id.

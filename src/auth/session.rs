@@ -38,6 +38,18 @@ pub struct SessionRecord {
 pub struct ActiveSession {
     pub record: SessionRecord,
     pub account: Account,
+    /// Where the account stands in spaces, read with the session: most agents write nowhere
+    /// and manage nothing, and the pages then skip the queries that would list those spaces.
+    pub standing: SpaceStanding,
+}
+
+/// Whether an account holds writing or managing roles in any space, as of this request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpaceStanding {
+    /// Contributor, editor or manager of at least one space.
+    pub writes: bool,
+    /// Manager of at least one space.
+    pub manages: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +120,21 @@ pub async fn create(
     Ok((SecretString::from(token), record))
 }
 
-type SessionRow = (String, i64, String, i64, i64, i64);
+/// A session with its account and one of the account's roles per row: the whole lookup of a
+/// signed-in request in one query.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id_hash: String,
+    account_id: i64,
+    csrf_token: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    writes_in_a_space: bool,
+    manages_a_space: bool,
+    #[sqlx(flatten)]
+    account: accounts::AccountRoleRow,
+}
 
 /// Finds the live session for a cookie token. An expired session is deleted and `None`
 /// returned; so is a session whose account was disabled.
@@ -123,20 +149,43 @@ pub async fn load(
         return Ok(None);
     }
     let id_hash = hash_token(token);
-    let row: Option<SessionRow> = with_db!(db, pool => sqlx::query_as(
-        "SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at \
-         FROM sessions WHERE id_hash = $1"
-    ).bind(&id_hash).fetch_optional(pool).await?);
-    let Some((id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at)) = row else {
+    // The account is joined, not left-joined: sessions.account_id references accounts, and a
+    // session without its account is no session.
+    let rows: Vec<SessionRow> = with_db!(db, pool => sqlx::query_as(
+        "SELECT s.id_hash, s.account_id, s.csrf_token, s.created_at, s.last_seen_at, \
+         s.expires_at, \
+         EXISTS (SELECT 1 FROM space_members m WHERE m.account_id = s.account_id \
+           AND m.role IN ('contributor', 'editor', 'manager')) AS writes_in_a_space, \
+         EXISTS (SELECT 1 FROM space_members m WHERE m.account_id = s.account_id \
+           AND m.role = 'manager') AS manages_a_space, \
+         a.id, a.kind, a.username, a.display_name, a.email, a.password_hash, \
+         a.password_must_change, a.locale, a.disabled, r.role \
+         FROM sessions s JOIN accounts a ON a.id = s.account_id \
+         LEFT JOIN account_roles r ON r.account_id = a.id \
+         WHERE s.id_hash = $1 ORDER BY r.role"
+    ).bind(&id_hash).fetch_all(pool).await?);
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
+    let standing = SpaceStanding {
+        writes: first.writes_in_a_space,
+        manages: first.manages_a_space,
+    };
+    let (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) = (
+        first.id_hash.clone(),
+        first.account_id,
+        first.csrf_token.clone(),
+        first.created_at,
+        first.last_seen_at,
+        first.expires_at,
+    );
     let now = now();
     // Expiry is not an action anyone took: these deletions are housekeeping, not audited.
     if now >= expires_at || now - last_seen_at >= timeouts.idle_secs {
         forget(db, &id_hash).await?;
         return Ok(None);
     }
-    let Some(account) = accounts::find_by_id(db, account_id).await? else {
+    let Some(account) = accounts::fold_roles(rows.into_iter().map(|r| r.account).collect()) else {
         forget(db, &id_hash).await?;
         return Ok(None);
     };
@@ -160,6 +209,7 @@ pub async fn load(
             expires_at,
         },
         account,
+        standing,
     }))
 }
 

@@ -9,6 +9,7 @@
 mod migrate;
 pub mod privileges;
 pub mod rollback;
+pub mod sqlite_copy;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -184,6 +185,7 @@ impl Database {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            .pragma("mmap_size", "268435456")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)

@@ -206,15 +206,14 @@ impl FromRequestParts<AppState> for PageContext {
         )
         .with_branding(&branding);
         let shell = match session.as_deref() {
-            Some(s) => {
+            // Only approvers (administrators and space managers) see the queue.
+            Some(s) if s.account.has_role(Role::Admin) || s.standing.manages => {
                 let admin = s.account.has_role(Role::Admin);
-                match crate::news::store::approval_queue_size(&state.db, s.account.id, admin)
-                    .await?
-                {
-                    Some(waiting) => shell.with_approval_queue(waiting),
-                    None => shell,
-                }
+                let waiting =
+                    crate::news::store::approval_queue_size(&state.db, s.account.id, admin).await?;
+                shell.with_approval_queue(waiting)
             }
+            Some(_) => shell,
             None => shell,
         };
         Ok(PageContext { shell, session })

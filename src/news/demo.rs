@@ -283,6 +283,7 @@ async fn seed_inner(db: &Database) -> Result<(), DbError> {
             title: item.title.to_owned(),
             body: item.body.to_owned(),
             body_sha256: sha256_hex(item.body),
+            summary: crate::news::summary_of(item.body),
             category: item.category.to_owned(),
             important: item.important,
             pinned: item.pinned,

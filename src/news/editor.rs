@@ -142,6 +142,7 @@ impl FormValues {
             fields: ItemFields {
                 title: self.title.clone(),
                 body_sha256: sha256_hex(&body),
+                summary: crate::news::summary_of(&body),
                 body,
                 category: self.category.clone(),
                 important: self.important,

@@ -136,6 +136,24 @@ pub fn routes(table: RouteTable) -> RouteTable {
     receipts::routes(table)
 }
 
+/// Characters of a body shown on the wall.
+pub const SUMMARY_CHARS: usize = 220;
+
+/// The wall's summary of a Markdown body: its plain text, cut at [`SUMMARY_CHARS`] characters.
+/// Stored with the item when it is written (see `news_items.summary`).
+pub fn summary_of(body: &str) -> String {
+    let text = crate::markdown::plain_text(body);
+    let mut chars = text.char_indices();
+    match chars.nth(SUMMARY_CHARS) {
+        Some((cut, _)) => {
+            let mut summary = text.get(..cut).unwrap_or_default().to_owned();
+            summary.push('…');
+            summary
+        }
+        None => text,
+    }
+}
+
 /// `YYYY-MM-DD HH:MM` (UTC), as the pages show times.
 pub fn display_time(unix_secs: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(unix_secs)

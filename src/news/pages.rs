@@ -21,11 +21,16 @@ use crate::security_events::Actor;
 
 /// Items per wall page.
 pub const WALL_PAGE: i64 = 20;
-/// Characters of a body shown on the wall.
-const SUMMARY_CHARS: usize = 220;
+/// Pending mandatory reads listed at the top of the wall; the rest are one link away, on
+/// `/news/to-read`. A handful keeps the wall readable on a phone and its cost flat however
+/// many an agent has let pile up.
+pub const MANDATORY_ON_WALL: usize = 5;
+/// Pending mandatory reads listed on `/news/to-read`.
+const MANDATORY_LISTED: i64 = 200;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
+        .get("/news/to-read", to_read_page)
         .get("/news/{id}", item_page)
         .get("/news/{id}/history", history_page)
         .get("/news/{id}/image", image)
@@ -97,11 +102,9 @@ pub struct Card {
 
 impl Card {
     fn from_row(shell: &Shell, row: WallRow) -> Self {
-        let text = crate::markdown::plain_text(&row.body);
-        let mut summary: String = text.chars().take(SUMMARY_CHARS).collect();
-        if text.chars().count() > SUMMARY_CHARS {
-            summary.push('…');
-        }
+        let summary = row
+            .summary
+            .unwrap_or_else(|| crate::news::summary_of(&row.body));
         Self {
             id: row.id,
             title: row.title,
@@ -132,6 +135,8 @@ struct WallPage {
     roles: String,
     notice: Option<String>,
     mandatory: Vec<Card>,
+    /// More pending mandatory reads than the wall lists: it links to all of them.
+    more_mandatory: bool,
     cards: Vec<Card>,
     categories: Vec<CategoryChoice>,
     next_href: Option<String>,
@@ -184,18 +189,22 @@ pub async fn wall(
         }
     });
     let shell = ctx.shell;
-    // The mandatory reads stay at the top of every first page until acknowledged.
-    let mandatory = if after.is_none() {
-        store::unacknowledged(db, &agent, account.id, now).await?
+    // The mandatory reads stay at the top of every first page until acknowledged; one more
+    // than is shown is asked for, to know whether to link to the full list.
+    let mut mandatory = if after.is_none() {
+        let probe = i64::try_from(MANDATORY_ON_WALL + 1).unwrap_or(6);
+        store::unacknowledged(db, &agent, account.id, now, probe).await?
     } else {
         Vec::new()
     };
-    let writable = store::writable_spaces(
-        db,
-        account.id,
-        account.has_role(crate::accounts::Role::Admin),
-    )
-    .await?;
+    let more_mandatory = mandatory.len() > MANDATORY_ON_WALL;
+    mandatory.truncate(MANDATORY_ON_WALL);
+    let admin = account.has_role(crate::accounts::Role::Admin);
+    let writable = if admin || user.standing.writes {
+        store::writable_spaces(db, account.id, admin).await?
+    } else {
+        Vec::new()
+    };
     let page = WallPage {
         display_name: account.display_name.clone(),
         roles: account
@@ -209,6 +218,7 @@ pub async fn wall(
             .into_iter()
             .map(|r| Card::from_row(&shell, r))
             .collect(),
+        more_mandatory,
         cards: rows
             .into_iter()
             .map(|r| Card::from_row(&shell, r))
@@ -216,6 +226,51 @@ pub async fn wall(
         categories: category_choices(&shell, category.unwrap_or("")),
         next_href,
         writable,
+        shell,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "news_to_read.html")]
+struct ToReadPage {
+    shell: Shell,
+    notice: Option<String>,
+    mandatory: Vec<Card>,
+    /// The list stops at `MANDATORY_LISTED`; said so when it does.
+    truncated: bool,
+}
+
+/// `/news/to-read`: every mandatory read the agent has still to confirm, earliest deadline
+/// first (the wall lists only the first few).
+async fn to_read_page(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    CurrentUser(user): CurrentUser,
+    query: Result<Query<WallQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|_| AppError::BadRequest("error-bad-request"))?;
+    let db = &state.db;
+    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let mut rows = store::unacknowledged(
+        db,
+        &agent,
+        user.account.id,
+        state.clock.now(),
+        MANDATORY_LISTED + 1,
+    )
+    .await?;
+    let limit = usize::try_from(MANDATORY_LISTED).unwrap_or(200);
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    let shell = ctx.shell;
+    let page = ToReadPage {
+        notice: notice(&shell, Some(&query.done)),
+        mandatory: rows
+            .into_iter()
+            .map(|r| Card::from_row(&shell, r))
+            .collect(),
+        truncated,
         shell,
     };
     render(StatusCode::OK, &page)
@@ -465,6 +520,8 @@ async fn acknowledge(
     service::acknowledge(&caller, id, form.version).await?;
     let to = if form.from == "wall" {
         "/?done=ack".to_owned()
+    } else if form.from == "to-read" {
+        "/news/to-read?done=ack".to_owned()
     } else {
         format!("/news/{id}?done=ack")
     };

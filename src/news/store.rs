@@ -88,6 +88,9 @@ pub async fn audience_keys(db: &Database, id: i64) -> Result<Vec<String>, DbErro
 pub struct WallRow {
     pub id: i64,
     pub title: String,
+    /// The stored summary; when absent (rows from before summaries), `body` holds the text to
+    /// summarise, else it is empty.
+    pub summary: Option<String>,
     pub body: String,
     pub category: String,
     pub important: bool,
@@ -156,7 +159,8 @@ pub async fn wall(
             .bind(after.map_or(0, |c| c.id)).bind(limit)
             .fetch_all(pool).await?
     },
-        "SELECT n.id, n.title, n.body, n.category, n.important, n.pinned, n.publish_at, "
+        "SELECT n.id, n.title, n.summary, CASE WHEN n.summary IS NULL THEN n.body ELSE '' END AS body, "
+        "n.category, n.important, n.pinned, n.publish_at, "
         "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
         "n.ack_deadline, n.current_version_id, "
         "EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
@@ -176,12 +180,15 @@ pub async fn wall(
 }
 
 /// The agent's live mandatory reads not yet acknowledged in their current round, earliest
-/// deadline first.
+/// deadline first, at most `limit` of them. The body is not read (it comes back empty): these
+/// rows are listed by title, and an agent with many pending reads would otherwise pay for
+/// every body on every wall.
 pub async fn unacknowledged(
     db: &Database,
     audience: &AgentAudience,
     account_id: i64,
     now: i64,
+    limit: i64,
 ) -> Result<Vec<WallRow>, DbError> {
     if audience.is_empty() {
         return Ok(Vec::new());
@@ -189,10 +196,10 @@ pub async fn unacknowledged(
     let keys = audience.json();
     let rows = per_backend!(db, pool => |sql| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&keys).bind(now).bind(account_id)
+            .bind(&keys).bind(now).bind(account_id).bind(limit)
             .fetch_all(pool).await?
     },
-        "SELECT n.id, n.title, n.body, n.category, n.important, n.pinned, n.publish_at, "
+        "SELECT n.id, n.title, '' AS summary, '' AS body, n.category, n.important, n.pinned, n.publish_at, "
         "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
         "n.ack_deadline, n.current_version_id, FALSE AS acknowledged, "
         "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
@@ -204,7 +211,7 @@ pub async fn unacknowledged(
         "  AND a.audience_key IN ({KEYS})) "
         "AND NOT EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
         "  AND r.ack_round = n.ack_round AND r.account_id = $3) "
-        "ORDER BY COALESCE(n.ack_deadline, 9000000000000), n.id LIMIT 50"
+        "ORDER BY COALESCE(n.ack_deadline, 9000000000000), n.id LIMIT $4"
     );
     Ok(rows)
 }
@@ -222,6 +229,8 @@ pub struct ItemFields {
     pub expire_at: Option<i64>,
     pub ack_required: bool,
     pub ack_deadline: Option<i64>,
+    /// The wall's plain-text summary of `body` ([`crate::news::summary_of`]).
+    pub summary: String,
 }
 
 pub async fn insert_item(
@@ -235,12 +244,12 @@ pub async fn insert_item(
     Ok(with_tx!(tx, conn => sqlx::query_scalar(
         "INSERT INTO news_items (space_id, author_id, title, body, body_sha256, category, \
          important, pinned, status, publish_at, expire_at, ack_required, ack_deadline, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id"
+         created_at, updated_at, summary) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING id"
     ).bind(space_id).bind(author_id).bind(&fields.title).bind(&fields.body)
      .bind(&fields.body_sha256).bind(&fields.category).bind(fields.important).bind(fields.pinned)
      .bind(status).bind(fields.publish_at).bind(fields.expire_at).bind(fields.ack_required)
-     .bind(fields.ack_deadline).bind(now)
+     .bind(fields.ack_deadline).bind(now).bind(&fields.summary)
      .fetch_one(conn).await?))
 }
 
@@ -257,11 +266,11 @@ pub async fn update_item(
         "UPDATE news_items SET title = $2, body = $3, body_sha256 = $4, category = $5, \
          important = $6, pinned = $7, status = $8, publish_at = $9, expire_at = $10, \
          ack_required = $11, ack_deadline = $12, updated_at = $13, rejection_reason = NULL, \
-         ack_round = ack_round + (CASE WHEN $14 THEN 1 ELSE 0 END) WHERE id = $1"
+         ack_round = ack_round + (CASE WHEN $14 THEN 1 ELSE 0 END), summary = $15 WHERE id = $1"
     ).bind(id).bind(&fields.title).bind(&fields.body).bind(&fields.body_sha256)
      .bind(&fields.category).bind(fields.important).bind(fields.pinned).bind(status)
      .bind(fields.publish_at).bind(fields.expire_at).bind(fields.ack_required)
-     .bind(fields.ack_deadline).bind(now).bind(new_round)
+     .bind(fields.ack_deadline).bind(now).bind(new_round).bind(&fields.summary)
      .execute(conn).await.map(|_| ())?);
     Ok(())
 }
@@ -506,25 +515,17 @@ pub async fn pending_for(
     )
 }
 
-/// For the navigation: `None` when the account approves in no space (not an administrator, not
-/// a manager of any space), else how many items wait in its queue (as [`pending_for`] counts).
+/// For the navigation of approvers (administrators and space managers; the caller knows which
+/// accounts are, from the session): how many items wait in the queue (as [`pending_for`] counts).
 pub async fn approval_queue_size(
     db: &Database,
     account_id: i64,
     admin: bool,
-) -> Result<Option<i64>, DbError> {
-    if !admin {
-        let manages: Option<i64> = with_db!(db, pool => sqlx::query_scalar(
-            "SELECT space_id FROM space_members WHERE account_id = $1 AND role = 'manager' LIMIT 1"
-        ).bind(account_id).fetch_optional(pool).await?);
-        if manages.is_none() {
-            return Ok(None);
-        }
-    }
+) -> Result<i64, DbError> {
     let n: i64 = with_db!(db, pool => sqlx::query_scalar(
         "SELECT COUNT(*) FROM news_items n WHERE n.status = 'pending' AND ($2 OR EXISTS          (SELECT 1 FROM space_members sm WHERE sm.space_id = n.space_id AND sm.account_id = $1          AND sm.role = 'manager'))"
     ).bind(account_id).bind(admin).fetch_one(pool).await?);
-    Ok(Some(n))
+    Ok(n)
 }
 
 /// The account's own items, newest change first.

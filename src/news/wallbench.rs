@@ -24,6 +24,8 @@ pub struct WallBench {
     pub client: Client,
     pub seconds: u64,
     pub write: Option<PathBuf>,
+    /// Where the seeded instance lives between runs (else a temporary directory).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Who sends the requests.
@@ -70,6 +72,28 @@ const DIRECTORATES: i64 = 12;
 const SERVICES_PER_DIRECTORATE: i64 = 8;
 const SITES: i64 = 25;
 const GROUPS: i64 = 300;
+/// The rest of every seeded item's body (about 2 KB in all).
+const BODY_TEXT: &str = "Le service des ressources humaines rappelle les points suivants.\n\n\
+### Ce qui change\n\n\
+- Les demandes de congés passent désormais par le **portail agent**, rubrique *Mes absences* ; \
+les demandes papier restent acceptées jusqu'à la fin du trimestre.\n\
+- Les heures supplémentaires sont déclarées avant le 5 du mois suivant, visées par le ou la \
+responsable de service.\n\
+- Le télétravail reste plafonné à deux jours par semaine, sauf accord particulier inscrit dans \
+l'avenant de l'agent.\n\n\
+### Calendrier\n\n\
+1. Information des encadrants en réunion de direction.\n\
+2. Présentation aux équipes lors des réunions de service.\n\
+3. Mise en service du nouveau formulaire, avec une permanence d'aide à l'accueil de la mairie \
+le mardi et le jeudi de 9 h à 12 h.\n\n\
+Pour toute question, écrivez à la cellule RH ou consultez la [page dédiée](/spaces/rh). Les \
+agents des sites distants peuvent demander un rendez-vous téléphonique ; les référents de site \
+relaient l'information auprès des équipes qui n'ont pas de poste informatique.\n\n\
+> Merci à toutes et à tous pour votre attention et votre engagement au service des habitants.\n\n\
+La direction générale des services remercie également les agents ayant participé aux groupes \
+de travail préparatoires, dont les remarques ont permis de simplifier le circuit de validation \
+et de réduire les délais de traitement des demandes.";
+
 /// Agents given a session and sampled by the load.
 const SIGNED_IN: i64 = 5_000;
 
@@ -80,38 +104,54 @@ fn err(e: impl std::fmt::Display) -> String {
 pub async fn run(bench: &WallBench) -> Result<String, String> {
     crate::tls::install_crypto_provider();
     let machine_at_start = machine();
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let temp = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let root = bench
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_owned());
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\nmax_connections = 16\n\n\
          [log]\nlevel = \"warn\"\n\n[security]\nrequests_per_second = 1000000\nrequest_burst = 1000000\n",
-        dir.path().join("data").display()
+        root.join("data").display()
     );
     let config = Config::from_toml(&text, Path::new("bench.toml"), Vec::new()).map_err(err)?;
     let db = Database::connect(&config).await.map_err(err)?;
     db.migrate(&SnapshotPolicy {
-        dir: dir.path().join("snapshots"),
+        dir: root.join("snapshots"),
         pg_password: None,
         skip: true,
     })
     .await
     .map_err(err)?;
 
-    crate::say!(
-        "Seeding {} agents and {} news items…",
-        bench.agents,
-        bench.items
-    );
+    // A kept instance is reused when it holds the sizes asked for.
+    let seeded_marker = root.join(format!("seeded-{}-{}", bench.agents, bench.items));
     let start = Instant::now();
-    let now = crate::db::now();
     let mut rng = Rng(0xBEFF_2026);
     let mut tx = db.begin().await.map_err(err)?;
-    seed(&mut tx, bench, now, &mut rng).await.map_err(err)?;
+    if seeded_marker.exists() {
+        crate::say!("Reusing the instance seeded in {}", root.display());
+        crate::with_tx!(&mut tx, conn => sqlx::query("DELETE FROM sessions").execute(conn).await.map(|_| ()))
+            .map_err(err)?;
+    } else {
+        crate::say!(
+            "Seeding {} agents and {} news items…",
+            bench.agents,
+            bench.items
+        );
+        seed(&mut tx, bench, crate::db::now(), &mut rng)
+            .await
+            .map_err(err)?;
+    }
     let sessions = sessions(&mut tx, &mut rng, bench.agents, &config)
         .await
         .map_err(err)?;
     tx.commit().await.map_err(err)?;
     crate::with_db!(&db, pool => sqlx::query("PRAGMA optimize").execute(pool).await.map(|_| ()))
         .map_err(err)?;
+    if bench.data_dir.is_some() {
+        std::fs::write(&seeded_marker, b"").map_err(err)?;
+    }
     let seeded = start.elapsed().as_secs_f64();
 
     let cert = config.tls_cert_path();
@@ -126,7 +166,7 @@ pub async fn run(bench: &WallBench) -> Result<String, String> {
     let distinct = sessions.len();
     let measured = match bench.client {
         Client::Internal => internal_client(bench, &client, &base, sessions).await?,
-        Client::Wrk => wrk_client(bench, &base, &sessions, dir.path()).await?,
+        Client::Wrk => wrk_client(bench, &base, &sessions, temp.path()).await?,
     };
     running.shutdown().await;
     let ms = |v: f64| format!("{v:.1} ms");
@@ -407,16 +447,22 @@ async fn seed(tx: &mut Tx, bench: &WallBench, now: i64, rng: &mut Rng) -> Result
             let expire_at = rng.chance(400).then(|| publish_at + 30 * 86_400 + rng.below(150 * 86_400));
             let status = if rng.chance(30) { "archived" } else if rng.chance(20) { "draft" } else { "published" };
             let mandatory = rng.chance(5);
-            let body = format!("Actualité numéro {n}. Texte de l'actualité, avec quelques phrases \
-                                pour ressembler à un vrai message aux agents de la collectivité.");
+            // About 2 KB of Markdown, like a real announcement (headings, lists, links), so
+            // that what the wall reads and summarises is realistic.
+            let body = format!(
+                "## Actualité numéro {n}\n\nTexte de l'actualité, avec quelques phrases pour \
+                 ressembler à un vrai message aux agents de la collectivité. {BODY_TEXT}"
+            );
+            let summary = crate::news::summary_of(&body);
             sqlx::query("INSERT INTO news_items (id, space_id, author_id, title, body, body_sha256, \
                          category, important, pinned, status, publish_at, expire_at, ack_required, \
-                         ack_deadline, current_version_id, created_at, updated_at) \
-                         VALUES ($1, 1, 1, $2, $3, '', $4, $5, $6, $7, $8, $9, $10, $11, NULL, $8, $8)")
+                         ack_deadline, current_version_id, created_at, updated_at, summary) \
+                         VALUES ($1, 1, 1, $2, $3, '', $4, $5, $6, $7, $8, $9, $10, $11, NULL, $8, $8, $12)")
                 .bind(n).bind(format!("Actualité {n}")).bind(body)
                 .bind(categories[usize::try_from(rng.below(categories.len() as u64)).unwrap_or(0)])
                 .bind(rng.chance(50)).bind(rng.chance(2)).bind(status).bind(publish_at)
                 .bind(expire_at).bind(mandatory).bind(mandatory.then_some(publish_at + 14 * 86_400))
+                .bind(summary)
                 .execute(&mut *conn).await?;
             let kind = rng.below(10);
             let keys: Vec<String> = match kind {
