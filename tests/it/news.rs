@@ -870,10 +870,168 @@ async fn images_are_served_only_to_readers(backend: Backend) {
     assert_eq!(status(&app.client(), url).await, 303);
 }
 
+/// The "J'ai lu ce message" forms of a page that return to `from`, by item id, in page order.
+fn ack_forms(page: &str, from: &str) -> Vec<i64> {
+    page.split("action=\"/news/")
+        .skip(1)
+        .filter(|form| {
+            form.split("</form>")
+                .next()
+                .is_some_and(|f| f.contains(&format!("name=\"from\" value=\"{from}\"")))
+        })
+        .map(|form| form.split('/').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+async fn mandatory_reads_beyond_five_are_one_link_away(backend: Backend) {
+    let app = spawn_app(backend).await;
+    freeze_clock(&app);
+    let space = create_space(&app, "rh", false).await;
+    let (editor, editor_id) = app.signed_in_as("hugo", &[Role::Agent, Role::Editor]).await;
+    spaces::set_member(app.db(), space, editor_id, SpaceRole::Editor)
+        .await
+        .unwrap();
+    let (camille, _) = app.signed_in_as("camille", &[Role::Agent]).await;
+    // Created latest deadline first, so that ids and deadlines disagree: the order shown must
+    // be the deadlines'.
+    let mut by_deadline = Vec::new();
+    for day in (1..=7).rev() {
+        let title = format!("Lecture {day}");
+        let deadline = format!("2099-01-0{day}T12:00");
+        let id = create_news(
+            &app,
+            &editor,
+            space,
+            &[
+                ("title", title.as_str()),
+                ("body", "À lire."),
+                ("ack_required", "1"),
+                ("ack_deadline", deadline.as_str()),
+                ("audience", "everyone"),
+                ("intent", "publish"),
+            ],
+        )
+        .await;
+        by_deadline.insert(0, id);
+    }
+
+    // The wall: the five earliest deadlines, and a link to the rest.
+    let wall = text(&camille, app.url("/")).await;
+    assert_eq!(
+        ack_forms(&wall, "wall"),
+        by_deadline[..5].to_vec(),
+        "{wall}"
+    );
+    assert!(wall.contains("href=\"/news/to-read\""), "{wall}");
+
+    // The full list, each with its form returning there.
+    let list = text(&camille, app.url("/news/to-read")).await;
+    assert_eq!(ack_forms(&list, "to-read"), by_deadline, "{list}");
+    let token = app.csrf_token(&camille, "/news/to-read").await;
+    for id in &by_deadline[..2] {
+        let version = shown_version(&text(&camille, app.url(&format!("/news/{id}"))).await);
+        let response = camille
+            .post(app.url(&format!("/news/{id}/ack")))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("version", version.as_str()),
+                ("from", "to-read"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], "/news/to-read?done=ack");
+    }
+    let list = text(&camille, app.url("/news/to-read?done=ack")).await;
+    assert_eq!(ack_forms(&list, "to-read"), by_deadline[2..].to_vec());
+    assert!(
+        list.contains("role=\"status\""),
+        "the confirmation is announced: {list}"
+    );
+
+    // Five left: all on the wall, and no link.
+    let wall = text(&camille, app.url("/")).await;
+    assert_eq!(ack_forms(&wall, "wall"), by_deadline[2..].to_vec());
+    assert!(!wall.contains("href=\"/news/to-read\""), "{wall}");
+
+    // The list is for signed-in agents only.
+    let anonymous = app.client();
+    assert_ne!(status(&anonymous, app.url("/news/to-read")).await, 200);
+}
+
+async fn wall_summaries_are_stored_and_follow_edits(backend: Backend) {
+    let app = spawn_app(backend).await;
+    freeze_clock(&app);
+    let space = create_space(&app, "communication", false).await;
+    let (editor, editor_id) = app.signed_in_as("hugo", &[Role::Agent, Role::Editor]).await;
+    spaces::set_member(app.db(), space, editor_id, SpaceRole::Editor)
+        .await
+        .unwrap();
+    let (camille, _) = app.signed_in_as("camille", &[Role::Agent]).await;
+    let fields = |body: &'static str| {
+        vec![
+            ("title", "Fermeture du parking"),
+            ("category", "collectivite"),
+            ("body", body),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+            ("change", "minor"),
+        ]
+    };
+    let id = create_news(
+        &app,
+        &editor,
+        space,
+        &fields("# Travaux\n\nLe parking *Nord* ferme."),
+    )
+    .await;
+    let stored = || async {
+        let summary: Option<String> = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+            "SELECT summary FROM news_items WHERE id = $1"
+        ).bind(id).fetch_one(pool).await.unwrap());
+        summary
+    };
+    assert_eq!(
+        stored().await.as_deref(),
+        Some("Travaux Le parking Nord ferme.")
+    );
+    assert!(
+        text(&camille, app.url("/"))
+            .await
+            .contains("Le parking Nord ferme.")
+    );
+
+    // An edit rewrites it; a long body is cut with an ellipsis.
+    let long: &'static str = Box::leak("Phrase longue. ".repeat(40).into_boxed_str());
+    let edit = post_news(
+        &app,
+        &editor,
+        &format!("/news/{id}/edit"),
+        &fields(long),
+        None,
+    )
+    .await;
+    assert_eq!(edit.status(), 303);
+    let summary = stored().await.unwrap();
+    assert_eq!(summary, beffroi::news::summary_of(long));
+    assert_eq!(summary.chars().count(), beffroi::news::SUMMARY_CHARS + 1);
+    assert!(summary.ends_with('…'));
+
+    // A row from before summaries existed is summarised from its body when shown.
+    beffroi::with_db!(app.db(), pool => sqlx::query(
+        "UPDATE news_items SET summary = NULL, body = 'Texte **ancien**.' WHERE id = $1"
+    ).bind(id).execute(pool).await.map(|_| ()).unwrap());
+    let wall = text(&camille, app.url("/")).await;
+    assert!(wall.contains("Texte ancien."), "{wall}");
+}
+
 both_backends!(
     audience_filtering_never_leaks_an_item,
     scheduled_items_appear_and_expire_with_the_clock,
     approval_flow_publishes_only_what_a_manager_approved,
     receipts_survive_minor_edits_and_reset_on_material_ones,
     images_are_served_only_to_readers,
+    mandatory_reads_beyond_five_are_one_link_away,
+    wall_summaries_are_stored_and_follow_edits,
 );
