@@ -140,6 +140,7 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
         Transport::Tls(TlsAcceptor::from(tls_config)),
         router,
         limits.clone(),
+        state.metrics.clone(),
         shutdown_rx.clone(),
         grace,
     ))];
@@ -186,6 +187,7 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
             Transport::Plain,
             router,
             limits,
+            state.metrics.clone(),
             shutdown_rx.clone(),
             grace,
         )));

@@ -35,6 +35,7 @@ use tower::ServiceExt;
 
 use crate::config::ServerConfig;
 use crate::http::client_ip::PeerAddr;
+use crate::http::metrics::Metrics;
 
 /// Largest HTTP/1.1 read buffer: the request line and headers must fit in it.
 const MAX_HTTP1_BUFFER: usize = 64 * 1024;
@@ -80,16 +81,27 @@ pub enum Transport {
     Plain,
 }
 
+impl Transport {
+    /// The listener's label in the metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Transport::Tls(_) => "https",
+            Transport::Plain => "http",
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` turns true, then gives open ones `grace` to finish.
 pub async fn accept_loop(
     listener: TcpListener,
     transport: Transport,
     router: Router,
     limits: Limits,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
-    let gate = Arc::new(Gate::new(&limits));
+    let gate = Arc::new(Gate::new(&limits, metrics.clone(), transport.label()));
     let limits = Arc::new(limits);
     let graceful = GracefulShutdown::new();
     loop {
@@ -111,10 +123,11 @@ pub async fn accept_loop(
             continue;
         };
         let (transport, router, limits) = (transport.clone(), router.clone(), limits.clone());
+        let metrics = metrics.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _admission = admission;
-            serve_one(tcp, peer, transport, router, &limits, watcher).await;
+            serve_one(tcp, peer, transport, router, &limits, &metrics, watcher).await;
         });
     }
     drop(listener);
@@ -134,6 +147,7 @@ async fn serve_one(
     transport: Transport,
     router: Router,
     limits: &Limits,
+    metrics: &Metrics,
     watcher: Watcher,
 ) {
     match transport {
@@ -146,10 +160,12 @@ async fn serve_one(
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    metrics.count_tls_handshake_failure("error");
                     return;
                 }
                 Err(_) => {
                     tracing::debug!(%peer, "TLS handshake timed out");
+                    metrics.count_tls_handshake_failure("timeout");
                     return;
                 }
             };
@@ -222,6 +238,9 @@ struct Gate {
     max_per_client: usize,
     exempt: Vec<IpNet>,
     last_refusal_logged: Mutex<Option<Instant>>,
+    metrics: Metrics,
+    /// The listener's label in the metrics.
+    listener: &'static str,
 }
 
 /// A connection's place in the counts, given back when it is dropped.
@@ -233,6 +252,9 @@ struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        self.gate
+            .metrics
+            .track_connection(self.gate.listener, false);
         if let Some(client) = self.client {
             let mut counts = self.gate.lock_counts();
             if let Some(n) = counts.get_mut(&client) {
@@ -258,13 +280,15 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Gate {
-    fn new(limits: &Limits) -> Self {
+    fn new(limits: &Limits, metrics: Metrics, listener: &'static str) -> Self {
         Self {
             global: Arc::new(Semaphore::new(limits.max_connections)),
             per_client: Mutex::new(HashMap::new()),
             max_per_client: limits.max_connections_per_ip,
             exempt: limits.trusted_proxies.clone(),
             last_refusal_logged: Mutex::new(None),
+            metrics,
+            listener,
         }
     }
 
@@ -283,6 +307,7 @@ impl Gate {
         };
         let peer = peer.to_canonical();
         if self.exempt.iter().any(|net| net.contains(&peer)) {
+            self.metrics.track_connection(self.listener, true);
             return Some(Admission {
                 _global: global,
                 client: None,
@@ -300,6 +325,7 @@ impl Gate {
             }
             *n += 1;
         }
+        self.metrics.track_connection(self.listener, true);
         Some(Admission {
             _global: global,
             client: Some(key),
@@ -308,6 +334,7 @@ impl Gate {
     }
 
     fn log_refusal(&self, peer: IpAddr, limit: &'static str) {
+        self.metrics.count_connection_refused(self.listener, limit);
         let mut last = match self.last_refusal_logged.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -430,7 +457,7 @@ mod tests {
 
     #[test]
     fn per_client_cap_counts_an_ipv6_64_as_one_client_and_frees_slots() {
-        let gate = Arc::new(Gate::new(&limits(10, 2, &[])));
+        let gate = Arc::new(Gate::new(&limits(10, 2, &[]), Metrics::default(), "https"));
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2::ffff".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
@@ -447,16 +474,22 @@ mod tests {
 
     #[test]
     fn global_cap_holds_and_trusted_proxies_skip_only_the_per_client_cap() {
-        let gate = Arc::new(Gate::new(&limits(3, 1, &["10.0.0.10/32"])));
+        let gate = Arc::new(Gate::new(
+            &limits(4, 1, &["10.0.0.10/32"]),
+            Metrics::default(),
+            "https",
+        ));
         let proxy: IpAddr = "10.0.0.10".parse().unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let plain: IpAddr = "192.0.2.1".parse().unwrap();
-        let held = [gate.admit(proxy).unwrap(), gate.admit(proxy).unwrap()];
+        let mut held = vec![gate.admit(proxy).unwrap(), gate.admit(proxy).unwrap()];
         let _one = gate.admit(mapped).unwrap();
+        // Three of four slots taken: this refusal is the per-client cap's.
         assert!(
             gate.admit(plain).is_none(),
             "IPv4-mapped is the same client"
         );
+        held.push(gate.admit(proxy).unwrap());
         assert!(
             gate.admit(proxy).is_none(),
             "the global cap binds proxies too"
@@ -464,5 +497,23 @@ mod tests {
         drop(held);
         assert!(gate.admit(proxy).is_some());
         assert!(gate.lock_counts().get(&plain).is_some_and(|n| *n == 1));
+        // The refusals and the open connections are in the metrics.
+        let text = gate.metrics.render((0, 0));
+        assert!(
+            text.contains(
+                "beffroi_connections_refused_total{listener=\"https\",limit=\"server.max_connections_per_ip\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "beffroi_connections_refused_total{listener=\"https\",limit=\"server.max_connections\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("beffroi_connections_open{listener=\"https\"} 1"),
+            "only the mapped client's connection is still open (the proxy's was dropped): {text}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics, written by hand in the text exposition format: requests by route, method
 //! and status, a latency histogram per route, the database pool, sign-in failures, rate-limit
-//! trips and the forwarding of the audit log to a SIEM. Route labels come from the router's
+//! trips, connections (open, refused by a cap, failed TLS handshakes) and the forwarding of the
+//! audit log to a SIEM. Route labels come from the router's
 //! matched path, never from the raw URL, so label cardinality stays bounded whatever clients
 //! request.
 //!
@@ -39,6 +40,12 @@ struct Inner {
     latency: BTreeMap<String, Histogram>,
     sign_in_failures: BTreeMap<&'static str, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
+    /// By listener and by the limit that refused them.
+    connections_refused: BTreeMap<(&'static str, &'static str), u64>,
+    /// By listener.
+    connections_open: BTreeMap<&'static str, u64>,
+    /// By reason: `error` (a malformed or refused handshake) or `timeout`.
+    tls_handshake_failures: BTreeMap<&'static str, u64>,
     audit_forward: AuditForwardCounters,
 }
 
@@ -97,6 +104,27 @@ impl Metrics {
 
     pub fn count_rate_limited(&self, scope: &'static str) {
         self.with(|m| *m.rate_limited.entry(scope).or_default() += 1);
+    }
+
+    /// A connection closed at once because `limit` (its configuration key) was reached.
+    pub fn count_connection_refused(&self, listener: &'static str, limit: &'static str) {
+        self.with(|m| *m.connections_refused.entry((listener, limit)).or_default() += 1);
+    }
+
+    /// A connection admitted (`opened`) or closed.
+    pub fn track_connection(&self, listener: &'static str, opened: bool) {
+        self.with(|m| {
+            let open = m.connections_open.entry(listener).or_default();
+            *open = if opened {
+                open.saturating_add(1)
+            } else {
+                open.saturating_sub(1)
+            };
+        });
+    }
+
+    pub fn count_tls_handshake_failure(&self, reason: &'static str) {
+        self.with(|m| *m.tls_handshake_failures.entry(reason).or_default() += 1);
     }
 
     /// Entries the SIEM collector is now known to have.
@@ -164,6 +192,21 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE beffroi_rate_limited_total counter");
             for (scope, n) in &m.rate_limited {
                 let _ = writeln!(out, "beffroi_rate_limited_total{{scope=\"{scope}\"}} {n}");
+            }
+            let _ = writeln!(out, "# HELP beffroi_connections_refused_total Connections closed on arrival because a limit was reached.");
+            let _ = writeln!(out, "# TYPE beffroi_connections_refused_total counter");
+            for ((listener, limit), n) in &m.connections_refused {
+                let _ = writeln!(out, "beffroi_connections_refused_total{{listener=\"{listener}\",limit=\"{limit}\"}} {n}");
+            }
+            let _ = writeln!(out, "# HELP beffroi_connections_open Connections open now.");
+            let _ = writeln!(out, "# TYPE beffroi_connections_open gauge");
+            for (listener, n) in &m.connections_open {
+                let _ = writeln!(out, "beffroi_connections_open{{listener=\"{listener}\"}} {n}");
+            }
+            let _ = writeln!(out, "# HELP beffroi_tls_handshake_failures_total TLS handshakes that failed or did not finish in time.");
+            let _ = writeln!(out, "# TYPE beffroi_tls_handshake_failures_total counter");
+            for (reason, n) in &m.tls_handshake_failures {
+                let _ = writeln!(out, "beffroi_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}");
             }
             let f = &m.audit_forward;
             if f.active {

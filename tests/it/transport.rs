@@ -463,6 +463,7 @@ async fn connection_caps_hold_memory_stays_bounded_and_writes_are_kept(backend: 
              [storage]\ndata_dir = \"{data}\"\n{db_line}\
              [security]\nrequests_per_second = 100000\nrequest_burst = 100000\n\
              [log]\nformat = \"json\"\n\
+             [metrics]\nallow_from = [\"127.0.0.2/32\"]\n\
              [oidc]\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"beffroi\"\n\
              client_secret_file = \"{dir}/oidc-secret\"\n\
              redirect_url = \"https://127.0.0.1/auth/oidc/callback\"\n\
@@ -533,6 +534,32 @@ async fn connection_caps_hold_memory_stays_bounded_and_writes_are_kept(backend: 
     }
     assert!(served, "a freed slot is given to the next client");
     drop(from_attacker);
+
+    // The refusals are counted where monitoring reads them.
+    let metrics = agent
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |limit: &str| -> u64 {
+        let prefix =
+            format!("beffroi_connections_refused_total{{listener=\"https\",limit=\"{limit}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {prefix} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(counter("server.max_connections_per_ip"), 260, "{metrics}");
+    assert!(counter("server.max_connections") >= 2_006, "{metrics}");
+    assert!(
+        metrics.contains("beffroi_connections_open{listener=\"https\"}"),
+        "{metrics}"
+    );
 
     // Every acknowledged write is stored, with its audit entry.
     let config = beffroi::config::Config::load(&config_path, Vec::new()).unwrap();
