@@ -228,7 +228,10 @@ mod tests {
     fn the_default_is_paris_from_the_embedded_database() {
         assert_eq!(OrgZone::default().name(), "Europe/Paris");
         assert_eq!(OrgZone::default(), paris());
-        assert_eq!(OrgZone::named("europe/paris").unwrap().name(), "Europe/Paris");
+        assert_eq!(
+            OrgZone::named("europe/paris").unwrap().name(),
+            "Europe/Paris"
+        );
         for bad in ["", "Europe/Pariss", "Paris", "CET+1", "../etc/passwd"] {
             assert!(OrgZone::named(bad).is_err(), "{bad:?}");
         }
@@ -266,7 +269,11 @@ mod tests {
             z.parse_input("2026-03-29T03:00"),
             Ok(utc("2026-03-29T01:00"))
         );
-        for gap in ["2026-03-29T02:00", "2026-03-29T02:30", "2026-03-29T02:59:59"] {
+        for gap in [
+            "2026-03-29T02:00",
+            "2026-03-29T02:30",
+            "2026-03-29T02:59:59",
+        ] {
             assert_eq!(z.parse_input(gap), Err(InputTimeError::Gap), "{gap}");
         }
         // The instant of the change reads as 03:00 summer time.
@@ -325,7 +332,10 @@ mod tests {
         let kolkata = OrgZone::named("Asia/Kolkata").unwrap();
         assert_eq!(kolkata.offset_label(t), "UTC+5:30");
         assert_eq!(kolkata.iso(t), "2026-11-26T02:30+05:30");
-        assert_eq!(OrgZone::named("America/Port_of_Spain").unwrap().city(), "Port of Spain");
+        assert_eq!(
+            OrgZone::named("America/Port_of_Spain").unwrap().city(),
+            "Port of Spain"
+        );
     }
 
     #[test]
@@ -344,7 +354,11 @@ mod tests {
             "2026-11-25T24:00",
             "0999-11-25T18:30",
         ] {
-            assert_eq!(z.parse_input(junk), Err(InputTimeError::Invalid), "{junk:?}");
+            assert_eq!(
+                z.parse_input(junk),
+                Err(InputTimeError::Invalid),
+                "{junk:?}"
+            );
         }
     }
 

@@ -20,9 +20,9 @@ use crate::news::pages::{CategoryChoice, category_choices, notice, parse_id, sta
 use crate::news::service::{self, Caller, Change, Decision, Intent, Submission, sha256_hex};
 use crate::news::store::{self, ItemFields};
 use crate::news::{MAX_IMAGE_BYTES, valid_category};
-use crate::timefmt::{InputTimeError, OrgZone};
 use crate::routes::RouteTable;
 use crate::security_events::Actor;
+use crate::timefmt::{InputTimeError, OrgZone};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -380,11 +380,11 @@ async fn create(
     let checked = match values
         .submission(intent_of(&form), now, &ctx.shell.zone)
         .and_then(|mut s| {
-        // The file's own faults first: a text alternative for a file refused anyway is moot.
-        image_type(&form)?;
-        s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
-        Ok(s)
-    }) {
+            // The file's own faults first: a text alternative for a file refused anyway is moot.
+            image_type(&form)?;
+            s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
+            Ok(s)
+        }) {
         Ok(s) => stored_image(&state, &form).await.map(|img| (s, img)),
         Err(e) => Err(e),
     };
@@ -483,11 +483,11 @@ async fn update(
     let checked = match values
         .submission(intent_of(&form), now, &ctx.shell.zone)
         .and_then(|mut s| {
-        // The file's own faults first: a text alternative for a file refused anyway is moot.
-        image_type(&form)?;
-        s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
-        Ok(s)
-    }) {
+            // The file's own faults first: a text alternative for a file refused anyway is moot.
+            image_type(&form)?;
+            s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
+            Ok(s)
+        }) {
         Ok(s) => stored_image(&state, &form).await.map(|img| (s, img)),
         Err(e) => Err(e),
     };

@@ -877,7 +877,11 @@ fn utc(text: &str) -> i64 {
     let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
     let c: Vec<i64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
     // Days from 1970-01-01 to the date (proleptic Gregorian, March-based years).
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d[2] - 1;
@@ -927,10 +931,16 @@ async fn typed_times_are_paris_time_across_daylight_saving(backend: Backend) {
     };
     // Summer time (after 29 March): 08:00 in Paris is 06:00 UTC.
     let summer = create_news(&app, &editor, space, &item("Été", "2026-03-30T08:00")).await;
-    assert_eq!(stored_publish_at(&app, summer).await, utc("2026-03-30T06:00"));
+    assert_eq!(
+        stored_publish_at(&app, summer).await,
+        utc("2026-03-30T06:00")
+    );
     // Winter time (before): 08:00 in Paris is 07:00 UTC.
     let winter = create_news(&app, &editor, space, &item("Hiver", "2026-03-27T08:00")).await;
-    assert_eq!(stored_publish_at(&app, winter).await, utc("2026-03-27T07:00"));
+    assert_eq!(
+        stored_publish_at(&app, winter).await,
+        utc("2026-03-27T07:00")
+    );
     // 25 October: 02:30 happens twice; the earlier, still summer time (UTC+2), is taken.
     let fold = create_news(&app, &editor, space, &item("Repli", "2026-10-25T02:30")).await;
     assert_eq!(stored_publish_at(&app, fold).await, utc("2026-10-25T00:30"));
@@ -1006,7 +1016,10 @@ async fn a_time_skipped_by_summer_time_is_refused(backend: Backend) {
         assert!(page.contains(expected), "{field}: {page}");
         assert!(page.contains("heure de Paris"), "{field}: {page}");
         // The typed value is shown again for correction, unchanged.
-        assert!(page.contains("value=\"2026-03-29T02:30\""), "{field}: {page}");
+        assert!(
+            page.contains("value=\"2026-03-29T02:30\""),
+            "{field}: {page}"
+        );
     }
     assert_eq!(news_count(&app).await, 0);
     // Just after the gap is fine: 03:00 summer time is 01:00 UTC.
@@ -1077,7 +1090,10 @@ async fn an_overseas_zone_is_used_for_reading_and_showing(backend: Backend) {
         ],
     )
     .await;
-    assert_eq!(stored_publish_at(&app, other).await, utc("2026-03-28T15:30"));
+    assert_eq!(
+        stored_publish_at(&app, other).await,
+        utc("2026-03-28T15:30")
+    );
 }
 
 both_backends!(
