@@ -377,8 +377,9 @@ async fn create(
     let values = FormValues::from_upload(&form);
     let now = state.clock.now();
     let had_image = false;
+    let zone = &ctx.shell.zone;
     let checked = match values
-        .submission(intent_of(&form), now, &ctx.shell.zone)
+        .submission(intent_of(&form), now, zone)
         .and_then(|mut s| {
             // The file's own faults first: a text alternative for a file refused anyway is moot.
             image_type(&form)?;
@@ -480,8 +481,9 @@ async fn update(
     let viewed = service::view(db, &user, &agent, now, id).await?;
     let values = FormValues::from_upload(&form);
     let had_image = viewed.item.image_sha256.is_some();
+    let zone = &ctx.shell.zone;
     let checked = match values
-        .submission(intent_of(&form), now, &ctx.shell.zone)
+        .submission(intent_of(&form), now, zone)
         .and_then(|mut s| {
             // The file's own faults first: a text alternative for a file refused anyway is moot.
             image_type(&form)?;
