@@ -301,7 +301,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 "It expires in {} hours, at {} UTC, and must be changed at first sign-in. \
                  Every previous session of this account has ended.",
                 ttl / 3600,
-                crate::news::display_time(crate::db::now() + ttl)
+                crate::timefmt::utc_minutes(crate::db::now() + ttl)
             );
             if !config.local_sign_in.enabled {
                 say!("Warning: local_sign_in.enabled is false; enable it to use this account.");

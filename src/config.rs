@@ -69,6 +69,19 @@ pub struct Config {
     /// The vulnerability disclosure contact served at `/.well-known/security.txt` (RFC 9116);
     /// absent means that URL answers 404.
     pub security_txt: Option<SecurityTxtConfig>,
+    /// The organisation's time zone for every time the pages show or read.
+    #[serde(default)]
+    pub locale: LocaleConfig,
+}
+
+/// `[locale]`: how people see times. Absent means Europe/Paris.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocaleConfig {
+    /// An IANA name (`Europe/Paris`, `America/Cayenne`, `Pacific/Noumea`), checked against the
+    /// database embedded in the binary when the config is read: an unknown name refuses to start.
+    #[serde(default)]
+    pub timezone: crate::timefmt::OrgZone,
 }
 
 /// RFC 9116 fields. `contact` and `expires` are required by the RFC.
@@ -1245,6 +1258,7 @@ pub fn known_sections() -> BTreeSet<&'static str> {
         "log",
         "audit",
         "backup",
+        "locale",
     ]
     .into_iter()
     .collect()
@@ -1330,6 +1344,23 @@ mod tests {
             assert!(err.contains("storage.migration_"), "{err}");
             assert!(err.contains(reason), "{err}");
         }
+    }
+
+    #[test]
+    fn locale_timezone_is_an_iana_name_or_refused() {
+        assert_eq!(parse("").unwrap().locale.timezone.name(), "Europe/Paris");
+        let c = parse("[locale]\ntimezone = \"America/Cayenne\"\n").unwrap();
+        assert_eq!(c.locale.timezone.name(), "America/Cayenne");
+        for bad in ["\"Europe/Lutece\"", "\"\"", "3"] {
+            let err = parse(&format!("[locale]\ntimezone = {bad}\n"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.starts_with("locale.timezone: "), "{err}");
+        }
+        let env = vec![("BEFFROI_LOCALE__TIMEZONE".into(), "Pacific/Noumea".into())];
+        let c = Config::from_toml("", Path::new("t"), env).unwrap();
+        assert_eq!(c.locale.timezone.name(), "Pacific/Noumea");
     }
 
     #[test]

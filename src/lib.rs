@@ -35,6 +35,7 @@ pub mod server;
 pub mod spaces;
 pub mod systemd;
 pub mod telemetry;
+pub mod timefmt;
 pub mod tls;
 
 use std::ops::Deref;

@@ -70,15 +70,11 @@ struct DoneQuery {
     ended: Option<u64>,
 }
 
-fn utc(unix: i64) -> String {
-    format!("{} UTC", crate::news::display_time(unix))
-}
-
 fn rows(shell: &Shell, sessions: Vec<SessionSummary>, current: Option<&str>) -> Vec<Row> {
     sessions
         .into_iter()
         .map(|s| {
-            let created = utc(s.created_at);
+            let created = shell.when(s.created_at);
             let address = s
                 .client_ip
                 .filter(|ip| !ip.is_empty())
@@ -91,7 +87,7 @@ fn rows(shell: &Shell, sessions: Vec<SessionSummary>, current: Option<&str>) -> 
                 current: current == Some(s.id_hash.as_str()),
                 handle: s.handle,
                 created,
-                last_seen: utc(s.last_seen_at),
+                last_seen: shell.when(s.last_seen_at),
                 address,
                 browser: s
                     .user_agent
@@ -236,6 +232,7 @@ async fn admin_index(
     actor: Actor,
 ) -> Result<Response, AppError> {
     crate::admin::require_admin(&state, &user, &actor, ADMIN_PAGE).await?;
+    let shell = ctx.shell;
     let accounts = session::accounts_with_sessions(&state.db, state.timeouts)
         .await?
         .into_iter()
@@ -243,16 +240,10 @@ async fn admin_index(
             href: format!("{ADMIN_PAGE}/{id}"),
             name,
             count: count.to_string(),
-            last_seen: utc(last_seen),
+            last_seen: shell.when(last_seen),
         })
         .collect();
-    render(
-        StatusCode::OK,
-        &AdminIndexPage {
-            shell: ctx.shell,
-            accounts,
-        },
-    )
+    render(StatusCode::OK, &AdminIndexPage { shell, accounts })
 }
 
 /// The account an administrator's page is about: administrators only, then an existing account.

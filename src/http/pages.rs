@@ -20,6 +20,7 @@ use crate::http::error::AppError;
 use crate::http::middleware::session::{CsrfToken, MaybeSession};
 use crate::http::static_files::asset_url;
 use crate::i18n::Lang;
+use crate::timefmt::OrgZone;
 
 /// Marks a response whose body is already a complete page, so the error-page middleware leaves
 /// it alone (a sign-in form shown again with a 401, say).
@@ -54,6 +55,8 @@ pub struct Shell {
     pub favicon_url: String,
     pub favicon_type: &'static str,
     pub footer_links: Vec<crate::branding::FooterLink>,
+    /// The organisation's time zone (`locale.timezone`): every time on the page is shown in it.
+    pub zone: OrgZone,
 }
 
 impl Shell {
@@ -63,6 +66,7 @@ impl Shell {
         session: Option<&ActiveSession>,
         csrf_token: Option<String>,
         current_path: &str,
+        zone: OrgZone,
     ) -> Self {
         let signed_in = session.is_some();
         let mut nav = Vec::new();
@@ -127,6 +131,7 @@ impl Shell {
             favicon_url: asset_url("logo.svg"),
             favicon_type: "image/svg+xml",
             footer_links: Vec::new(),
+            zone,
         }
     }
 
@@ -172,6 +177,21 @@ impl Shell {
     pub fn t1(&self, id: &str, name: &'static str, value: &str) -> String {
         self.lang.t_args(id, &[(name, value.to_owned())])
     }
+
+    /// An instant as the reader sees it: the organisation's zone, the page's language.
+    pub fn when(&self, unix_secs: i64) -> String {
+        self.zone.display(self.lang, unix_secs)
+    }
+
+    /// The same instant for `<time datetime>`: ISO 8601 with its offset.
+    pub fn when_iso(&self, unix_secs: i64) -> String {
+        self.zone.iso(unix_secs)
+    }
+
+    /// Both, for templates that show a `<time>` element: (text, `datetime` attribute).
+    pub fn when_pair(&self, unix_secs: i64) -> (String, String) {
+        (self.when(unix_secs), self.when_iso(unix_secs))
+    }
 }
 
 /// The request's shell plus the session, for handlers that render pages.
@@ -203,6 +223,7 @@ impl FromRequestParts<AppState> for PageContext {
             session.as_deref(),
             csrf,
             parts.uri.path(),
+            state.config.locale.timezone.clone(),
         )
         .with_branding(&branding);
         let shell = match session.as_deref() {

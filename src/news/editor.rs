@@ -19,9 +19,10 @@ use crate::http::upload::UploadForm;
 use crate::news::pages::{CategoryChoice, category_choices, notice, parse_id, status_label};
 use crate::news::service::{self, Caller, Change, Decision, Intent, Submission, sha256_hex};
 use crate::news::store::{self, ItemFields};
-use crate::news::{MAX_IMAGE_BYTES, display_time, input_time, parse_input_time, valid_category};
+use crate::news::{MAX_IMAGE_BYTES, valid_category};
 use crate::routes::RouteTable;
 use crate::security_events::Actor;
+use crate::timefmt::{InputTimeError, OrgZone};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -102,8 +103,14 @@ impl FormValues {
         Ok(Some(alt.to_owned()))
     }
 
-    /// Checks everything; the error is the fluent id of what is wrong.
-    fn submission(&self, intent: Intent, now: i64) -> Result<Submission, &'static str> {
+    /// Checks everything, reading typed times in the organisation's `zone`; the error is the
+    /// fluent id of what is wrong.
+    fn submission(
+        &self,
+        intent: Intent,
+        now: i64,
+        zone: &OrgZone,
+    ) -> Result<Submission, &'static str> {
         if self.title.is_empty() || self.title.chars().count() > MAX_TITLE {
             return Err("news-error-title");
         }
@@ -113,18 +120,24 @@ impl FormValues {
         if !valid_category(&self.category) {
             return Err("news-error-category");
         }
-        let time = |text: &str| -> Result<Option<i64>, &'static str> {
+        // A time skipped by the change to summer time is refused naming its field: moving it
+        // an hour either way would publish or expire at a time nobody chose.
+        let time = |text: &str, gap: &'static str| -> Result<Option<i64>, &'static str> {
             match text.trim() {
                 "" => Ok(None),
-                t => parse_input_time(t).map(Some).ok_or("news-error-date"),
+                t => match zone.parse_input(t) {
+                    Ok(instant) => Ok(Some(instant)),
+                    Err(InputTimeError::Gap) => Err(gap),
+                    Err(InputTimeError::Invalid) => Err("news-error-date"),
+                },
             }
         };
-        let publish_at = time(&self.publish_at)?.unwrap_or(now);
-        let expire_at = time(&self.expire_at)?;
+        let publish_at = time(&self.publish_at, "news-error-gap-publish-at")?.unwrap_or(now);
+        let expire_at = time(&self.expire_at, "news-error-gap-expire-at")?;
         if expire_at.is_some_and(|e| e <= publish_at) {
             return Err("news-error-expiry");
         }
-        let ack_deadline = time(&self.ack_deadline)?;
+        let ack_deadline = time(&self.ack_deadline, "news-error-gap-ack-deadline")?;
         if ack_deadline.is_some() && !self.ack_required {
             return Err("news-error-deadline-without-ack");
         }
@@ -186,6 +199,8 @@ struct FormPage {
     audiences: Vec<AudienceChoice>,
     has_image: bool,
     was_acknowledged_text: bool,
+    /// "Heure de Paris (UTC+1)": the zone typed times are read in, with today's offset.
+    zone_hint: String,
 }
 
 /// Which item the form is for: `id` is `None` for a new one; `space` is (id, name, approval).
@@ -232,8 +247,11 @@ async fn form_page(
             index,
         })
         .collect();
+    // Date errors name the zone the times were read in.
+    let city = shell.zone.city();
     let page = FormPage {
-        error: error.map(|e| shell.t(e)),
+        error: error.map(|e| shell.t1(e, "city", &city)),
+        zone_hint: shell.zone.hint(shell.lang, state.clock.now()),
         id,
         space_id: space.0,
         space_name: space.1,
@@ -283,7 +301,7 @@ async fn new_page(
     let space = space_for_writer(&state, &user, space_id).await?;
     let values = FormValues {
         category: "collectivite".into(),
-        publish_at: input_time(state.clock.now()),
+        publish_at: ctx.shell.zone.input_value(state.clock.now()),
         audience: vec!["everyone".into()],
         ..FormValues::default()
     };
@@ -359,12 +377,15 @@ async fn create(
     let values = FormValues::from_upload(&form);
     let now = state.clock.now();
     let had_image = false;
-    let checked = match values.submission(intent_of(&form), now).and_then(|mut s| {
-        // The file's own faults first: a text alternative for a file refused anyway is moot.
-        image_type(&form)?;
-        s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
-        Ok(s)
-    }) {
+    let zone = &ctx.shell.zone;
+    let checked = match values
+        .submission(intent_of(&form), now, zone)
+        .and_then(|mut s| {
+            // The file's own faults first: a text alternative for a file refused anyway is moot.
+            image_type(&form)?;
+            s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
+            Ok(s)
+        }) {
         Ok(s) => stored_image(&state, &form).await.map(|img| (s, img)),
         Err(e) => Err(e),
     };
@@ -420,10 +441,16 @@ async fn edit_page(
         category: item.category,
         important: item.important,
         pinned: item.pinned,
-        publish_at: input_time(item.publish_at),
-        expire_at: item.expire_at.map(input_time).unwrap_or_default(),
+        publish_at: ctx.shell.zone.input_value(item.publish_at),
+        expire_at: item
+            .expire_at
+            .map(|t| ctx.shell.zone.input_value(t))
+            .unwrap_or_default(),
         ack_required: item.ack_required,
-        ack_deadline: item.ack_deadline.map(input_time).unwrap_or_default(),
+        ack_deadline: item
+            .ack_deadline
+            .map(|t| ctx.shell.zone.input_value(t))
+            .unwrap_or_default(),
         audience: viewed.audience,
         material: false,
         image_decorative: item.image_alt.as_deref() == Some(""),
@@ -454,12 +481,15 @@ async fn update(
     let viewed = service::view(db, &user, &agent, now, id).await?;
     let values = FormValues::from_upload(&form);
     let had_image = viewed.item.image_sha256.is_some();
-    let checked = match values.submission(intent_of(&form), now).and_then(|mut s| {
-        // The file's own faults first: a text alternative for a file refused anyway is moot.
-        image_type(&form)?;
-        s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
-        Ok(s)
-    }) {
+    let zone = &ctx.shell.zone;
+    let checked = match values
+        .submission(intent_of(&form), now, zone)
+        .and_then(|mut s| {
+            // The file's own faults first: a text alternative for a file refused anyway is moot.
+            image_type(&form)?;
+            s.image_alt = values.image_alt(form.file("image").is_some() || had_image)?;
+            Ok(s)
+        }) {
         Ok(s) => stored_image(&state, &form).await.map(|img| (s, img)),
         Err(e) => Err(e),
     };
@@ -608,8 +638,8 @@ async fn pending_page(
         status: status_label(&shell, &r.status, r.publish_at, now)
             .unwrap_or_else(|| shell.t("news-status-published")),
         reason: r.rejection_reason.filter(|_| r.status == "rejected"),
-        updated: display_time(r.updated_at),
-        updated_iso: input_time(r.updated_at),
+        updated: shell.when(r.updated_at),
+        updated_iso: shell.when_iso(r.updated_at),
     };
     let queue: Vec<ListView> = store::pending_for(db, user.account.id, admin)
         .await?

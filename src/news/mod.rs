@@ -154,70 +154,9 @@ pub fn summary_of(body: &str) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC), as the pages show times.
-pub fn display_time(unix_secs: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix_secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
-
-/// `YYYY-MM-DDTHH:MM`, the value of a `datetime-local` input and of `<time datetime>`.
-pub fn input_time(unix_secs: i64) -> String {
-    display_time(unix_secs).replacen(' ', "T", 1)
-}
-
-/// Reads a `datetime-local` value (`YYYY-MM-DDTHH:MM`, optionally `:SS`), taken as UTC.
-pub fn parse_input_time(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (date, clock) = text.split_once('T').or_else(|| text.split_once(' '))?;
-    let mut d = date.split('-');
-    let year: i32 = d.next()?.parse().ok()?;
-    let month: u8 = d.next()?.parse().ok()?;
-    let day: u8 = d.next()?.parse().ok()?;
-    let mut c = clock.split(':');
-    let hour: u8 = c.next()?.parse().ok()?;
-    let minute: u8 = c.next()?.parse().ok()?;
-    let second: u8 = c.next().map(str::parse).transpose().ok()?.unwrap_or(0);
-    if d.next().is_some() || c.next().is_some() || !(1000..=9999).contains(&year) {
-        return None;
-    }
-    let date =
-        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
-    let clock = time::Time::from_hms(hour, minute, second).ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, clock)
-            .assume_utc()
-            .unix_timestamp(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_round_trip_and_junk_is_refused() {
-        let t = parse_input_time("2026-11-25T18:30").unwrap();
-        assert_eq!(input_time(t), "2026-11-25T18:30");
-        assert_eq!(display_time(t), "2026-11-25 18:30");
-        assert_eq!(parse_input_time("2026-11-25T18:30:15"), Some(t + 15));
-        for junk in [
-            "",
-            "2026-13-01T00:00",
-            "2026-11-25",
-            "x-y-zTa:b",
-            "2026-11-25T18:30:00:00",
-        ] {
-            assert_eq!(parse_input_time(junk), None, "{junk:?}");
-        }
-    }
 
     #[test]
     fn who_publishes_directly() {

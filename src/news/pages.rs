@@ -15,7 +15,7 @@ use crate::http::extract::{CurrentUser, Form};
 use crate::http::pages::{PageContext, Shell, render};
 use crate::news::service::{self, Caller};
 use crate::news::store::{self, WallCursor, WallRow};
-use crate::news::{CATEGORIES, Status, display_time, input_time};
+use crate::news::{CATEGORIES, Status};
 use crate::routes::RouteTable;
 use crate::security_events::Actor;
 
@@ -111,8 +111,8 @@ impl Card {
             summary,
             category: shell.t(&format!("news-category-{}", row.category)),
             space_name: row.space_name,
-            published: display_time(row.publish_at),
-            published_iso: input_time(row.publish_at),
+            published: shell.when(row.publish_at),
+            published_iso: shell.when_iso(row.publish_at),
             important: row.important,
             pinned: row.pinned,
             has_image: row.has_image,
@@ -120,7 +120,7 @@ impl Card {
             ack_required: row.ack_required,
             acknowledged: row.acknowledged,
             reminded: row.reminded,
-            deadline: row.ack_deadline.map(|d| (display_time(d), input_time(d))),
+            deadline: row.ack_deadline.map(|d| shell.when_pair(d)),
             version: row.current_version_id.unwrap_or(0),
         }
     }
@@ -322,7 +322,7 @@ pub struct DoneQuery {
 pub fn status_label(shell: &Shell, status: &str, publish_at: i64, now: i64) -> Option<String> {
     match Status::parse(status)? {
         Status::Published if publish_at > now => {
-            Some(shell.t1("news-status-scheduled", "date", &display_time(publish_at)))
+            Some(shell.t1("news-status-scheduled", "date", &shell.when(publish_at)))
         }
         Status::Published => None,
         other => Some(shell.t(&format!("news-status-{}", other.as_str()))),
@@ -350,8 +350,8 @@ async fn item_page(
             for_agent,
             acknowledged: store::acknowledged_at(db, item, user.account.id)
                 .await?
-                .map(display_time),
-            deadline: item.ack_deadline.map(display_time),
+                .map(|t| shell.when(t)),
+            deadline: item.ack_deadline.map(|t| shell.when(t)),
             reminded: store::reminded(db, item).await?,
             version: item.current_version_id.unwrap_or(0),
         })
@@ -373,9 +373,9 @@ async fn item_page(
         category: shell.t(&format!("news-category-{}", item.category)),
         space_name: item.space_name.clone(),
         author: item.author_name.clone().unwrap_or_default(),
-        published: display_time(item.publish_at),
-        published_iso: input_time(item.publish_at),
-        expires: item.expire_at.map(display_time),
+        published: shell.when(item.publish_at),
+        published_iso: shell.when_iso(item.publish_at),
+        expires: item.expire_at.map(|t| shell.when(t)),
         status_label: status_text,
         rejection_reason: item
             .rejection_reason
@@ -439,8 +439,8 @@ async fn history_page(
             id: v.id,
             title: v.title,
             author: v.author_name,
-            when: display_time(v.created_at),
-            when_iso: input_time(v.created_at),
+            when: shell.when(v.created_at),
+            when_iso: shell.when_iso(v.created_at),
             change: shell.t(&format!("news-change-{}", v.change_kind)),
             sha256: v.body_sha256,
         })

@@ -18,7 +18,6 @@ use crate::audit::export::csv_cell;
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
 use crate::http::pages::{PageContext, Shell, render};
-use crate::news::display_time;
 use crate::news::pages::{notice, parse_id};
 use crate::news::service::{self, Caller, Viewed};
 use crate::news::store::{self, Member};
@@ -142,7 +141,7 @@ async fn dashboard(
         notice: notice(&shell, Some(query.done.as_str())),
         id: item.id,
         title: item.title.clone(),
-        deadline: item.ack_deadline.map(display_time),
+        deadline: item.ack_deadline.map(|t| shell.when(t)),
         overall: Rate::new(shell.t("news-receipts-overall"), read, members.len()),
         by_group: rates(&members, |m| {
             groups
@@ -191,7 +190,10 @@ async fn export_csv(
             } else {
                 "no"
             },
-            &m.acknowledged_at.map(display_time).unwrap_or_default(),
+            // The column says UTC: an export keeps one meaning whatever the zone setting.
+            &m.acknowledged_at
+                .map(crate::timefmt::utc_minutes)
+                .unwrap_or_default(),
         ]
         .iter()
         .map(|c| csv_cell(c))

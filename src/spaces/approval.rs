@@ -27,7 +27,7 @@ use crate::security_events::{self, Actor};
 use crate::{with_db, with_tx};
 
 use super::pages::{self, Author, PageInput};
-use super::routes::{readable, when};
+use super::routes::readable;
 use super::{Access, store};
 
 /// The longest rejection reason accepted.
@@ -228,7 +228,7 @@ async fn pending_page(
             slug: p.slug,
             new_page: p.new_page,
             by: p.edited_by_name,
-            at: when(p.edited_at),
+            at: ctx.shell.when(p.edited_at),
         })
         .collect();
     let shell = ctx.shell;

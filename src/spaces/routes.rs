@@ -80,21 +80,6 @@ async fn readable_page(
     Ok((access, page))
 }
 
-/// "2026-11-25 18:30 UTC", for people; the `datetime` attribute carries the exact value.
-pub(super) fn when(ts: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(ts) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => String::new(),
-    }
-}
-
 pub(super) fn role_label(role: &str) -> &'static str {
     match SpaceRole::parse(role) {
         Some(SpaceRole::Reader) => "spaces-role-reader",
@@ -240,10 +225,10 @@ async fn show_page(
     render(
         StatusCode::OK,
         &ShowPage {
+            updated: ctx.shell.when(page.updated_at),
             shell: ctx.shell,
             children,
             html: crate::markdown::render(&page.body),
-            updated: when(page.updated_at),
             attachments,
             can_write: access.can_write(),
             can_delete: access.can_delete(),
@@ -568,7 +553,7 @@ async fn history(
             version: v.version,
             title: v.title,
             by: v.edited_by_name,
-            at: when(v.edited_at),
+            at: ctx.shell.when(v.edited_at),
         })
         .collect();
     render(
@@ -606,14 +591,14 @@ async fn show_version(
     render(
         StatusCode::OK,
         &VersionPage {
-            shell: ctx.shell,
             html: crate::markdown::render(&old.body),
             version: VersionView {
                 version: old.version,
                 title: old.title,
                 by: old.edited_by_name,
-                at: when(old.edited_at),
+                at: ctx.shell.when(old.edited_at),
             },
+            shell: ctx.shell,
             space: access.space,
             page,
         },

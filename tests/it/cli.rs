@@ -117,6 +117,30 @@ fn bad_values_and_unknown_keys_are_named() {
 }
 
 #[test]
+fn an_unknown_time_zone_is_refused_naming_locale_timezone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("beffroi.toml");
+    let text = format!(
+        "{}[locale]\ntimezone = \"Europe/Lutece\"\n",
+        base_config(dir.path())
+    );
+    write(&config, &text, 0o600);
+    let (ok, _, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(!ok && err.contains("locale.timezone"), "{err}");
+    assert!(err.contains("Europe/Lutece"), "{err}");
+    let (ok, _, err) = run(beffroi().args(["serve", "--config"]).arg(&config));
+    assert!(!ok && err.contains("locale.timezone"), "serve: {err}");
+    // A real zone passes.
+    let text = format!(
+        "{}[locale]\ntimezone = \"America/Cayenne\"\n",
+        base_config(dir.path())
+    );
+    write(&config, &text, 0o600);
+    let (ok, out, err) = run(beffroi().args(["check-config", "--config"]).arg(&config));
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
 fn readable_config_or_key_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("beffroi.toml");

@@ -203,8 +203,9 @@ fn freeze_clock(app: &TestApp) -> i64 {
     t0
 }
 
+/// A `datetime-local` value for `t`, in the default zone (Europe/Paris) as the form reads it.
 fn at(t: i64) -> String {
-    beffroi::news::input_time(t)
+    beffroi::timefmt::OrgZone::default().input_value(t)
 }
 
 async fn audience_filtering_never_leaks_an_item(backend: Backend) {
@@ -628,7 +629,7 @@ async fn receipts_survive_minor_edits_and_reset_on_material_ones(backend: Backen
     // Highlighted on camille's wall with its deadline, then acknowledged from it.
     let wall = text(&camille, app.url("/")).await;
     assert!(
-        wall.contains("À lire et confirmer") && wall.contains("2099-01-31 12:00"),
+        wall.contains("À lire et confirmer") && wall.contains("31 janv. 2099 à 12:00"),
         "{wall}"
     );
     let version = shown_version(&wall);
@@ -870,6 +871,231 @@ async fn images_are_served_only_to_readers(backend: Backend) {
     assert_eq!(status(&app.client(), url).await, 303);
 }
 
+/// Unix seconds of a UTC wall-clock time (`2026-03-30T06:00`), independently of the zone code.
+fn utc(text: &str) -> i64 {
+    let (date, clock) = text.split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    let c: Vec<i64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
+    // Days from 1970-01-01 to the date (proleptic Gregorian, March-based years).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + c[0] * 3600 + c[1] * 60
+}
+
+async fn stored_publish_at(app: &TestApp, id: i64) -> i64 {
+    beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT publish_at FROM news_items WHERE id = $1"
+    ).bind(id).fetch_one(pool).await.unwrap())
+}
+
+async fn news_count(app: &TestApp) -> i64 {
+    beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM news_items"
+    ).fetch_one(pool).await.unwrap())
+}
+
+/// The editor types Paris time, summer and winter; the database keeps the UTC instant; the
+/// pages show Paris time again, with the offset in `<time datetime>`.
+async fn typed_times_are_paris_time_across_daylight_saving(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // 1 March 2026, winter time: everything below is scheduled ahead.
+    app.server.state.clock.set(utc("2026-03-01T09:00"));
+    let space = create_space(&app, "communication", false).await;
+    let (editor, editor_id) = app.signed_in_as("hugo", &[Role::Agent, Role::Editor]).await;
+    spaces::set_member(app.db(), space, editor_id, SpaceRole::Editor)
+        .await
+        .unwrap();
+    let (agent, _) = app.signed_in_as("camille", &[Role::Agent]).await;
+
+    // The form says which clock it reads, with the offset of the day.
+    let form = text(&editor, app.url("/news/new?space=communication")).await;
+    assert!(form.contains("Heure de Paris (UTC+1)"), "{form}");
+    assert!(!form.contains("temps universel"), "{form}");
+
+    let item = |title: &'static str, publish_at: &'static str| {
+        vec![
+            ("title", title),
+            ("body", "Texte."),
+            ("publish_at", publish_at),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+        ]
+    };
+    // Summer time (after 29 March): 08:00 in Paris is 06:00 UTC.
+    let summer = create_news(&app, &editor, space, &item("Été", "2026-03-30T08:00")).await;
+    assert_eq!(
+        stored_publish_at(&app, summer).await,
+        utc("2026-03-30T06:00")
+    );
+    // Winter time (before): 08:00 in Paris is 07:00 UTC.
+    let winter = create_news(&app, &editor, space, &item("Hiver", "2026-03-27T08:00")).await;
+    assert_eq!(
+        stored_publish_at(&app, winter).await,
+        utc("2026-03-27T07:00")
+    );
+    // 25 October: 02:30 happens twice; the earlier, still summer time (UTC+2), is taken.
+    let fold = create_news(&app, &editor, space, &item("Repli", "2026-10-25T02:30")).await;
+    assert_eq!(stored_publish_at(&app, fold).await, utc("2026-10-25T00:30"));
+
+    // Not yet at 05:59 UTC, on the wall at 06:00 UTC (08:00 in Paris).
+    app.server.state.clock.set(utc("2026-03-30T05:59"));
+    assert!(!wall_ids(&app, &agent).await.contains(&summer));
+    app.server.state.clock.set(utc("2026-03-30T06:00"));
+    assert!(wall_ids(&app, &agent).await.contains(&summer));
+
+    let wall = text(&agent, app.url("/")).await;
+    assert!(
+        wall.contains("<time datetime=\"2026-03-30T08:00+02:00\">30 mars 2026 à 08:00</time>"),
+        "{wall}"
+    );
+    assert!(wall.contains("27 mars 2026 à 08:00"), "{wall}");
+    let page = text(&agent, app.url(&format!("/news/{summer}"))).await;
+    assert!(page.contains("30 mars 2026 à 08:00"), "{page}");
+    assert!(!page.contains("(UTC)"), "{page}");
+    let english = agent
+        .get(app.url(&format!("/news/{winter}")))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        english.contains("datetime=\"2026-03-27T08:00+01:00\">27 Mar 2026, 08:00</time>"),
+        "{english}"
+    );
+    // The edit form gives the typed time back, not the UTC one.
+    let edit = text(&editor, app.url(&format!("/news/{fold}/edit"))).await;
+    assert!(edit.contains("value=\"2026-10-25T02:30\""), "{edit}");
+    // The scheduled item is announced in Paris time.
+    let scheduled = text(&editor, app.url(&format!("/news/{fold}"))).await;
+    assert!(
+        scheduled.contains("Programmée pour le 25 oct. 2026 à 02:30"),
+        "{scheduled}"
+    );
+}
+
+/// A time that does not exist in Paris (the hour skipped on 29 March 2026) is refused with a
+/// 400 naming the field, and nothing is stored.
+async fn a_time_skipped_by_summer_time_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.server.state.clock.set(utc("2026-03-01T09:00"));
+    let space = create_space(&app, "communication", false).await;
+    let (editor, editor_id) = app.signed_in_as("hugo", &[Role::Agent, Role::Editor]).await;
+    spaces::set_member(app.db(), space, editor_id, SpaceRole::Editor)
+        .await
+        .unwrap();
+    let space_id = space.to_string();
+    for (field, expected) in [
+        ("publish_at", "La date de publication tombe dans"),
+        ("expire_at", "La date de retrait tombe dans"),
+        ("ack_deadline", "La date limite de confirmation tombe dans"),
+    ] {
+        let fields = [
+            ("space", space_id.as_str()),
+            ("category", "collectivite"),
+            ("title", "Changement d'heure"),
+            ("body", "Texte."),
+            ("ack_required", "1"),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+            (field, "2026-03-29T02:30"),
+        ];
+        let response = post_news(&app, &editor, "/news/new", &fields, None).await;
+        assert_eq!(response.status(), 400, "{field}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(expected), "{field}: {page}");
+        assert!(page.contains("heure de Paris"), "{field}: {page}");
+        // The typed value is shown again for correction, unchanged.
+        assert!(
+            page.contains("value=\"2026-03-29T02:30\""),
+            "{field}: {page}"
+        );
+    }
+    assert_eq!(news_count(&app).await, 0);
+    // Just after the gap is fine: 03:00 summer time is 01:00 UTC.
+    let id = create_news(
+        &app,
+        &editor,
+        space,
+        &[
+            ("title", "Après le changement"),
+            ("body", "Texte."),
+            ("publish_at", "2026-03-29T03:00"),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+        ],
+    )
+    .await;
+    assert_eq!(stored_publish_at(&app, id).await, utc("2026-03-29T01:00"));
+}
+
+/// An overseas organisation: `[locale] timezone = "Pacific/Noumea"` (UTC+11, no DST).
+async fn an_overseas_zone_is_used_for_reading_and_showing(backend: Backend) {
+    let options = Options {
+        extra: "[locale]\ntimezone = \"Pacific/Noumea\"\n".into(),
+        ..Options::default()
+    };
+    let app = spawn_app_with(backend, options).await;
+    app.server.state.clock.set(utc("2026-11-01T00:00"));
+    let space = create_space(&app, "communication", false).await;
+    let (editor, editor_id) = app.signed_in_as("hugo", &[Role::Agent, Role::Editor]).await;
+    spaces::set_member(app.db(), space, editor_id, SpaceRole::Editor)
+        .await
+        .unwrap();
+    let (agent, _) = app.signed_in_as("camille", &[Role::Agent]).await;
+    let form = text(&editor, app.url("/news/new?space=communication")).await;
+    assert!(form.contains("Heure de Noumea (UTC+11)"), "{form}");
+    let id = create_news(
+        &app,
+        &editor,
+        space,
+        &[
+            ("title", "Rentrée"),
+            ("body", "Texte."),
+            ("publish_at", "2026-11-26T08:00"),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+        ],
+    )
+    .await;
+    // 08:00 in Nouméa is 21:00 UTC the day before.
+    assert_eq!(stored_publish_at(&app, id).await, utc("2026-11-25T21:00"));
+    app.server.state.clock.set(utc("2026-11-25T21:00"));
+    let wall = text(&agent, app.url("/")).await;
+    assert!(
+        wall.contains("<time datetime=\"2026-11-26T08:00+11:00\">26 nov. 2026 à 08:00</time>"),
+        "{wall}"
+    );
+    // Paris's skipped hour is an ordinary hour there.
+    let other = create_news(
+        &app,
+        &editor,
+        space,
+        &[
+            ("title", "Archive"),
+            ("body", "Texte."),
+            ("publish_at", "2026-03-29T02:30"),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stored_publish_at(&app, other).await,
+        utc("2026-03-28T15:30")
+    );
+}
+
 /// The "J'ai lu ce message" forms of a page that return to `from`, by item id, in page order.
 fn ack_forms(page: &str, from: &str) -> Vec<i64> {
     page.split("action=\"/news/")
@@ -1034,4 +1260,7 @@ both_backends!(
     images_are_served_only_to_readers,
     mandatory_reads_beyond_five_are_one_link_away,
     wall_summaries_are_stored_and_follow_edits,
+    typed_times_are_paris_time_across_daylight_saving,
+    a_time_skipped_by_summer_time_is_refused,
+    an_overseas_zone_is_used_for_reading_and_showing,
 );

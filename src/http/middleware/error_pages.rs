@@ -115,8 +115,15 @@ pub async fn render_error_pages(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let page = ErrorPage {
-        shell: Shell::new(lang, branding.name.clone(), session.as_deref(), csrf, &path)
-            .with_branding(&branding),
+        shell: Shell::new(
+            lang,
+            branding.name.clone(),
+            session.as_deref(),
+            csrf,
+            &path,
+            state.config.locale.timezone.clone(),
+        )
+        .with_branding(&branding),
         title: status_title(lang, status),
         message: lang.t(message_id),
         retry_after,
