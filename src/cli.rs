@@ -778,10 +778,7 @@ async fn check_config(path: &Path) -> Result<(), String> {
 /// authentication), sending nothing. A relay that cannot be reached is only a note (messages
 /// wait in the outbox); one whose certificate does not verify, or that refuses the credentials,
 /// is an error: nothing would ever be delivered.
-async fn check_smtp(
-    config: &Config,
-    smtp: &crate::config::SmtpConfig,
-) -> Result<(), String> {
+async fn check_smtp(config: &Config, smtp: &crate::config::SmtpConfig) -> Result<(), String> {
     let mailer = crate::mail::Mailer::from_config(smtp, config.server.public_url.as_deref())
         .map_err(|e| e.to_string())?;
     if let Some(ca) = &smtp.ca_file {
@@ -826,7 +823,9 @@ async fn mail_test(config_path: &Path, to: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let to = to.trim();
     if to.parse::<lettre::Address>().is_err() {
-        return Err(format!("--to: {to:?} is not an e-mail address (user@domain)"));
+        return Err(format!(
+            "--to: {to:?} is not an e-mail address (user@domain)"
+        ));
     }
     let (fr, en) = (crate::i18n::Lang::Fr, crate::i18n::Lang::En);
     let subject = fr.t("mail-test-subject");
@@ -838,7 +837,10 @@ async fn mail_test(config_path: &Path, to: &str) -> Result<(), String> {
     );
     let message_id = crate::mail::message::new_message_id(mailer.from())
         .map_err(|e| format!("no randomness available: {e}"))?;
-    match mailer.send(to, &subject, &body, &message_id, "fr, en").await {
+    match mailer
+        .send(to, &subject, &body, &message_id, "fr, en")
+        .await
+    {
         Ok(()) => {
             say!(
                 "ok   the relay {} accepted the test message to {to} (Message-ID {message_id}); \

@@ -834,10 +834,7 @@ impl SmtpConfig {
         crate::mail::message::Mailbox::parse(&self.from)
             .map_err(|reason| invalid("smtp.from", reason))?;
         if !(1..=300).contains(&self.timeout_seconds) {
-            return Err(invalid(
-                "smtp.timeout_seconds",
-                "must be between 1 and 300",
-            ));
+            return Err(invalid("smtp.timeout_seconds", "must be between 1 and 300"));
         }
         // Every message links to the item it is about, at the address agents use.
         if public_url.is_none() {
@@ -1623,7 +1620,8 @@ mod tests {
     #[test]
     fn smtp_section_is_validated_naming_the_key() {
         let url = "[server]\npublic_url = \"https://intranet.example.gouv.fr\"\n";
-        let base = "host = \"smtp.agence.gouv.fr\"\nfrom = \"Intranet <intranet@agence.gouv.fr>\"\n";
+        let base =
+            "host = \"smtp.agence.gouv.fr\"\nfrom = \"Intranet <intranet@agence.gouv.fr>\"\n";
         let c = parse(&format!("{url}[smtp]\n{base}")).unwrap();
         let smtp = c.smtp.unwrap();
         assert_eq!(smtp.port, 587);
@@ -1633,15 +1631,23 @@ mod tests {
         assert!(parse("").unwrap().smtp.is_none());
         // "none" is for a relay on this machine only.
         for host in ["localhost", "127.0.0.1", "::1"] {
-            let text = format!(
-                "{url}[smtp]\nhost = \"{host}\"\nsecurity = \"none\"\nfrom = \"a@b.fr\"\n"
-            );
+            let text =
+                format!("{url}[smtp]\nhost = \"{host}\"\nsecurity = \"none\"\nfrom = \"a@b.fr\"\n");
             assert!(parse(&text).is_ok(), "{host}");
         }
         for (text, key) in [
-            (format!("{url}[smtp]\n{base}security = \"none\"\n"), "smtp.security:"),
-            (format!("{url}[smtp]\n{base}security = \"ssl\"\n"), "smtp.security"),
-            (format!("{url}[smtp]\n{base}username = \"u\"\n"), "smtp.password_file:"),
+            (
+                format!("{url}[smtp]\n{base}security = \"none\"\n"),
+                "smtp.security:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}security = \"ssl\"\n"),
+                "smtp.security",
+            ),
+            (
+                format!("{url}[smtp]\n{base}username = \"u\"\n"),
+                "smtp.password_file:",
+            ),
             (
                 format!("{url}[smtp]\n{base}password_file = \"/etc/beffroi/smtp\"\n"),
                 "smtp.username:",
@@ -1650,11 +1656,20 @@ mod tests {
                 format!("{url}[smtp]\n{base}username = \"u\"\npassword_file = \"rel\"\n"),
                 "smtp.password_file:",
             ),
-            (format!("{url}[smtp]\n{base}password = \"hunter2\"\n"), "smtp.password:"),
-            (format!("{url}[smtp]\n{base}ca_file = \"ca.pem\"\n"), "smtp.ca_file:"),
+            (
+                format!("{url}[smtp]\n{base}password = \"hunter2\"\n"),
+                "smtp.password:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}ca_file = \"ca.pem\"\n"),
+                "smtp.ca_file:",
+            ),
             (format!("{url}[smtp]\n{base}port = 0\n"), "smtp.port:"),
             (format!("{url}[smtp]\n{base}port = 70000\n"), "smtp.port"),
-            (format!("{url}[smtp]\n{base}timeout_seconds = 0\n"), "smtp.timeout_seconds:"),
+            (
+                format!("{url}[smtp]\n{base}timeout_seconds = 0\n"),
+                "smtp.timeout_seconds:",
+            ),
             (
                 format!("{url}[smtp]\nhost = \"smtp.x.fr\"\nfrom = \"not an address\"\n"),
                 "smtp.from:",
@@ -1663,7 +1678,10 @@ mod tests {
                 format!("{url}[smtp]\nhost = \"smtp.x.fr\"\nfrom = \"a@b.fr\\r\\nBcc: c@d.fr\"\n"),
                 "smtp.from:",
             ),
-            (format!("{url}[smtp]\nhost = \"bad host\"\nfrom = \"a@b.fr\"\n"), "smtp.host:"),
+            (
+                format!("{url}[smtp]\nhost = \"bad host\"\nfrom = \"a@b.fr\"\n"),
+                "smtp.host:",
+            ),
             (format!("{url}[smtp]\nfrom = \"a@b.fr\"\n"), "host"),
             (format!("[smtp]\n{base}"), "server.public_url:"),
         ] {
@@ -1698,7 +1716,10 @@ mod tests {
         assert!(err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let password = smtp.password().unwrap().unwrap();
-        assert_eq!(secrecy::ExposeSecret::expose_secret(&password), "relay-password");
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&password),
+            "relay-password"
+        );
         std::fs::write(&file, "\n").unwrap();
         let err = smtp.password().unwrap_err().to_string();
         assert!(err.starts_with("smtp.password_file:"), "{err}");

@@ -160,7 +160,11 @@ pub fn rfc5322_date(unix_secs: i64) -> String {
 pub fn new_message_id(from: &Mailbox) -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)?;
-    Ok(format!("<{}@{}>", hex::encode(bytes), from.address.domain()))
+    Ok(format!(
+        "<{}@{}>",
+        hex::encode(bytes),
+        from.address.domain()
+    ))
 }
 
 /// What a message says, before it is written out.
@@ -219,7 +223,12 @@ mod tests {
         assert_eq!(m.address.to_string(), "intranet@agence.gouv.fr");
         let m = Mailbox::parse("\"Mairie de Brest\" <ne-pas-repondre@brest.fr>").unwrap();
         assert_eq!(m.name.as_deref(), Some("Mairie de Brest"));
-        assert!(Mailbox::parse("intranet@agence.gouv.fr").unwrap().name.is_none());
+        assert!(
+            Mailbox::parse("intranet@agence.gouv.fr")
+                .unwrap()
+                .name
+                .is_none()
+        );
         for junk in [
             "",
             "intranet",
@@ -254,11 +263,16 @@ mod tests {
             });
             let lines = headers(&raw);
             assert!(
-                !lines.iter().any(|l| l.to_ascii_lowercase().starts_with("bcc")),
+                !lines
+                    .iter()
+                    .any(|l| l.to_ascii_lowercase().starts_with("bcc")),
                 "{subject:?} gave {lines:?}"
             );
             assert!(lines.iter().any(|l| l == "Auto-Submitted: auto-generated"));
-            assert_eq!(lines.iter().filter(|l| l.starts_with("Subject:")).count(), 1);
+            assert_eq!(
+                lines.iter().filter(|l| l.starts_with("Subject:")).count(),
+                1
+            );
         }
     }
 
@@ -283,7 +297,10 @@ mod tests {
     #[test]
     fn dates_are_rfc5322() {
         assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(1_764_130_610), "Wed, 26 Nov 2025 04:16:50 +0000");
+        assert_eq!(
+            rfc5322_date(1_764_130_610),
+            "Wed, 26 Nov 2025 04:16:50 +0000"
+        );
     }
 
     #[test]

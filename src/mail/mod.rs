@@ -226,7 +226,7 @@ impl Mailer {
         }
         let (kind, code) = match e.downcast_ref::<lettre::transport::smtp::Error>() {
             Some(smtp) => {
-                let code = smtp.status().map(|c| u16::from(c));
+                let code = smtp.status().map(u16::from);
                 let kind = if smtp.is_timeout() {
                     "timeout"
                 } else if smtp.is_tls() {
@@ -245,7 +245,11 @@ impl Mailer {
         SendError {
             kind,
             code,
-            text: format!("{}: {}", self.describe, scrub(&text, self.password.as_ref())),
+            text: format!(
+                "{}: {}",
+                self.describe,
+                scrub(&text, self.password.as_ref())
+            ),
         }
     }
 }
@@ -259,7 +263,9 @@ fn scrub(text: &str, password: Option<&SecretString>) -> String {
         let secret = password.expose_secret();
         if !secret.is_empty() {
             let b64 = base64::engine::general_purpose::STANDARD.encode(secret.as_bytes());
-            out = out.replace(secret, "[password]").replace(&b64, "[password]");
+            out = out
+                .replace(secret, "[password]")
+                .replace(&b64, "[password]");
         }
     }
     out.chars().take(1000).collect()

@@ -146,11 +146,9 @@ async fn dashboard(
         .count();
     let mail_enabled = state.mail.is_some();
     let notice = match (query.done.as_str(), query.queued) {
-        ("reminded", Some(queued)) if mail_enabled => Some(shell.t1(
-            "news-done-reminded-mail",
-            "count",
-            &queued.to_string(),
-        )),
+        ("reminded", Some(queued)) if mail_enabled => {
+            Some(shell.t1("news-done-reminded-mail", "count", &queued.to_string()))
+        }
         (done, _) => notice(&shell, Some(done)),
     };
     let page = DashboardPage {

@@ -162,7 +162,10 @@ mod tests {
         );
         assert!(subject.contains("Note de service Bcc: x@y.fr"), "{subject}");
         assert!(!subject.contains('\n') && !subject.contains('\r'));
-        assert!(body.contains("https://intranet.example.gouv.fr/news/42"), "{body}");
+        assert!(
+            body.contains("https://intranet.example.gouv.fr/news/42"),
+            "{body}"
+        );
         assert!(body.contains("2026-01-01 00:00"), "{body}");
         assert!(!body.contains("CONFIDENTIAL"), "{body}");
         assert_eq!(languages, "fr, en");

@@ -126,11 +126,9 @@ fn free_port() -> u16 {
 
 /// A self-signed certificate for 127.0.0.1, as (certificate file, key file).
 fn self_signed(dir: &Path, tag: &str) -> (PathBuf, PathBuf) {
-    let certified = rcgen::generate_simple_self_signed(vec![
-        "127.0.0.1".to_owned(),
-        "localhost".to_owned(),
-    ])
-    .unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
     let cert = dir.join(format!("{tag}-cert.pem"));
     let key = dir.join(format!("{tag}-key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
@@ -224,9 +222,7 @@ async fn scene(app: &TestApp) -> Scene {
     )
     .await
     .unwrap();
-    let (editor, editor_id) = app
-        .signed_in_as("hugo", &[Role::Agent, Role::Editor])
-        .await;
+    let (editor, editor_id) = app.signed_in_as("hugo", &[Role::Agent, Role::Editor]).await;
     spaces::set_member(app.db(), space, editor_id, SpaceRole::Editor)
         .await
         .unwrap();
@@ -385,7 +381,12 @@ async fn a_reminder_emails_exactly_the_agents_who_have_not_acknowledged(backend:
     assert_eq!(second["emails_already_waiting"], 1, "{second}");
 
     // One pass delivers it.
-    let report = pass(&app, app.server.state.mail.as_deref().unwrap(), beffroi::db::now()).await;
+    let report = pass(
+        &app,
+        app.server.state.mail.as_deref().unwrap(),
+        beffroi::db::now(),
+    )
+    .await;
     assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}");
     let received = sink.received();
     assert_eq!(received.len(), 1);
@@ -394,24 +395,43 @@ async fn a_reminder_emails_exactly_the_agents_who_have_not_acknowledged(backend:
     assert_eq!(message["from"], "intranet@agence.test");
     let (head, text) = split_message(message["data"].as_str().unwrap());
     assert!(head.contains("Auto-Submitted: auto-generated"), "{head}");
-    assert!(head.contains("Content-Type: text/plain; charset=utf-8"), "{head}");
-    assert!(head.contains("From: \"Intranet\" <intranet@agence.test>"), "{head}");
     assert!(
-        !head.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc")),
+        head.contains("Content-Type: text/plain; charset=utf-8"),
+        "{head}"
+    );
+    assert!(
+        head.contains("From: \"Intranet\" <intranet@agence.test>"),
+        "{head}"
+    );
+    assert!(
+        !head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("bcc")),
         "the title's line break must not make a header: {head}"
     );
     assert!(head.contains("Subject: =?UTF-8?B?"), "{head}");
-    assert!(text.contains("Consignes d'évacuation Bcc: intrus@example.org"), "{text}");
+    assert!(
+        text.contains("Consignes d'évacuation Bcc: intrus@example.org"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("{base}/news/{}", scene.id)),
         "{text}"
     );
     assert!(text.contains("2099-01-31 12:00"), "{text}");
-    assert!(!text.contains("4321") && !text.contains("confidentiel"), "{text}");
+    assert!(
+        !text.contains("4321") && !text.contains("confidentiel"),
+        "{text}"
+    );
     assert!(text.find("Bonjour").unwrap() < text.find("Hello").unwrap());
     assert_eq!(outbox(&app).await, [("sent".to_owned(), 1, None)]);
     // Nothing left to do.
-    let report = pass(&app, app.server.state.mail.as_deref().unwrap(), beffroi::db::now()).await;
+    let report = pass(
+        &app,
+        app.server.state.mail.as_deref().unwrap(),
+        beffroi::db::now(),
+    )
+    .await;
     assert_eq!(report, PassReport::default());
     assert_eq!(sink.received().len(), 1);
 }
@@ -449,7 +469,10 @@ async fn starttls_trusts_ca_file_and_refuses_an_unknown_certificate(backend: Bac
     assert_eq!(rows[0].0, "pending");
     assert_eq!(rows[0].1, 1);
     let error = rows[0].2.clone().unwrap();
-    assert!(error.contains("127.0.0.1") && error.contains("starttls"), "{error}");
+    assert!(
+        error.contains("127.0.0.1") && error.contains("starttls"),
+        "{error}"
+    );
     // Not due again before its backoff.
     let early = pass(&app, app.server.state.mail.as_deref().unwrap(), now + 10).await;
     assert_eq!(early.claimed, 0);
@@ -497,7 +520,10 @@ async fn a_wrong_password_is_recorded_without_the_password_then_given_up(backend
     assert_eq!(report.retrying, 1, "{report:?}");
     let rows = outbox(&app).await;
     let error = rows[0].2.clone().unwrap();
-    assert!(error.contains("535"), "the relay's refusal is kept: {error}");
+    assert!(
+        error.contains("535"),
+        "the relay's refusal is kept: {error}"
+    );
     assert!(!error.contains("Wr0ng-Pa55word"), "{error}");
     assert!(sink.received().is_empty());
 
@@ -596,7 +622,12 @@ async fn messages_wait_while_the_relay_is_down_and_leave_once_it_is_up(backend: 
     let (head, text) = split_message(emile["data"].as_str().unwrap());
     assert!(head.contains("Content-Language: en, fr"), "{head}");
     assert!(text.find("Hello").unwrap() < text.find("Bonjour").unwrap());
-    assert!(outbox(&app).await.iter().all(|(s, _, e)| s == "sent" && e.is_none()));
+    assert!(
+        outbox(&app)
+            .await
+            .iter()
+            .all(|(s, _, e)| s == "sent" && e.is_none())
+    );
     assert!(audit_entries(app.db(), "mail.failed").await.is_empty());
 }
 
