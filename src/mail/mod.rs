@@ -229,7 +229,7 @@ impl Mailer {
                 let code = smtp.status().map(u16::from);
                 let kind = if smtp.is_timeout() {
                     "timeout"
-                } else if smtp.is_tls() {
+                } else if smtp.is_tls() || tls_failure(e) {
                     "tls"
                 } else if matches!(code, Some(530 | 534 | 535 | 538 | 454)) {
                     "authentication"
@@ -248,10 +248,42 @@ impl Mailer {
             text: format!(
                 "{}: {}",
                 self.describe,
-                scrub(&text, self.password.as_ref())
+                scrub(&without_repeats(&text), self.password.as_ref())
             ),
         }
     }
+}
+
+/// Whether a TLS error is somewhere in the chain: lettre reports a certificate that does not
+/// verify as a connection error wrapping the I/O error wrapping rustls's.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// `a: a: b` as `a: b`: lettre repeats its kind in nested errors.
+fn without_repeats(text: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
 }
 
 /// `text` without the password, nor its base64 forms as AUTH PLAIN and LOGIN send it, and cut
@@ -330,6 +362,10 @@ mod tests {
         assert_eq!(
             scrub(plain, Some(&password)),
             "AUTH PLAIN failed: 535 bad [password] next"
+        );
+        assert_eq!(
+            without_repeats("Connection error: Connection error: invalid peer certificate"),
+            "Connection error: invalid peer certificate"
         );
         let encoded = "sent czNjcjN0LVBAc3M=";
         assert_eq!(scrub(encoded, Some(&password)), "sent [password]");

@@ -355,7 +355,7 @@ async fn a_reminder_emails_exactly_the_agents_who_have_not_acknowledged(backend:
         .text()
         .await
         .unwrap();
-    assert!(page.contains("1 courriel(s) en file d'envoi"), "{page}");
+    assert!(page.contains("1 courriel(s) en file"), "{page}");
     // Queued with the reminder and its audit entry; nothing sent yet.
     let entries = audit_entries(app.db(), "news.reminder").await;
     let d = details(&entries[0]);
@@ -470,8 +470,13 @@ async fn starttls_trusts_ca_file_and_refuses_an_unknown_certificate(backend: Bac
     assert_eq!(rows[0].1, 1);
     let error = rows[0].2.clone().unwrap();
     assert!(
-        error.contains("127.0.0.1") && error.contains("starttls"),
+        error.contains("127.0.0.1") && error.contains("starttls") && error.contains("certificate"),
         "{error}"
+    );
+    let metrics = app.server.state.metrics.render((0, 0));
+    assert!(
+        metrics.contains("beffroi_mail_send_failures_total{kind=\"tls\"} 1"),
+        "{metrics}"
     );
     // Not due again before its backoff.
     let early = pass(&app, app.server.state.mail.as_deref().unwrap(), now + 10).await;
