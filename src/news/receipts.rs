@@ -145,14 +145,14 @@ async fn dashboard(
         .filter(|m| m.acknowledged_at.is_some())
         .count();
     let mail_enabled = state.mail.is_some();
-    let notice = match (query.done.as_str(), query.queued) {
+    let done_message = match (query.done.as_str(), query.queued) {
         ("reminded", Some(queued)) if mail_enabled => {
             Some(shell.t1("news-done-reminded-mail", "count", &queued.to_string()))
         }
         (done, _) => notice(&shell, Some(done)),
     };
     let page = DashboardPage {
-        notice,
+        notice: done_message,
         mail_enabled,
         id: item.id,
         title: item.title.clone(),
