@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `default-config`, `migrate`, `recover-admin`,
-//! `audit`, `backup`, `bench` and `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
+//! `audit`, `backup`, `mail`, `bench` and `demo`. Each subcommand is a thin function over the library; errors are printed as one clear
 //! line naming the key or file at fault, and the exit code is non-zero.
 
 use std::net::SocketAddr;
@@ -68,6 +68,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::backup::cli::BackupCommand,
     },
+    /// E-mail through the `[smtp]` relay (see deploy/MAIL.md).
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Measure performance on fresh, throw-away data and print the figures (the configuration
     /// file is not read).
     Bench {
@@ -101,6 +106,18 @@ macro_rules! say {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send one test message through the configured relay, with the settings the server uses
+    /// (TLS, authority, credentials), and say whether the relay accepted it. Exits non-zero
+    /// when it did not. Nothing is written to the database.
+    Test {
+        /// The address to send the test message to.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -425,6 +442,9 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { command } => crate::backup::cli::run(&cli.config, command).await,
+        Command::Mail {
+            command: MailCommand::Test { to },
+        } => mail_test(&cli.config, &to).await,
         Command::Bench {
             command: BenchCommand::Backup(args),
         } => crate::backup::bench::run(args).await,
@@ -727,6 +747,9 @@ async fn check_config(path: &Path) -> Result<(), String> {
     if let Some(syslog) = &config.audit.syslog {
         check_syslog(syslog).await?;
     }
+    if let Some(smtp) = &config.smtp {
+        check_smtp(&config, smtp).await?;
+    }
     if let crate::config::DatabaseTarget::Sqlite(path) = config.database_target() {
         // check-config changes nothing: a missing database is reported, not created.
         if !path.exists() {
@@ -749,6 +772,88 @@ async fn check_config(path: &Path) -> Result<(), String> {
         config.database_target()
     );
     Ok(())
+}
+
+/// `[smtp]`: the password and CA files load, then the relay is tried as a delivery would (TLS,
+/// authentication), sending nothing. A relay that cannot be reached is only a note (messages
+/// wait in the outbox); one whose certificate does not verify, or that refuses the credentials,
+/// is an error: nothing would ever be delivered.
+async fn check_smtp(config: &Config, smtp: &crate::config::SmtpConfig) -> Result<(), String> {
+    let mailer = crate::mail::Mailer::from_config(smtp, config.server.public_url.as_deref())
+        .map_err(|e| e.to_string())?;
+    if let Some(ca) = &smtp.ca_file {
+        let certs = crate::mail::read_ca_file(ca).map_err(|e| e.to_string())?;
+        say!(
+            "ok   smtp.ca_file {} holds {} certificate(s)",
+            ca.display(),
+            certs.len()
+        );
+    }
+    if smtp.password_file.is_some() {
+        say!("ok   smtp.password_file is readable");
+    }
+    match mailer.probe().await {
+        Ok(()) => say!(
+            "ok   mail relay {} answers{}",
+            mailer.describe(),
+            if smtp.username.is_some() {
+                " and accepts the credentials"
+            } else {
+                ""
+            }
+        ),
+        Err(e) if e.kind == "tls" || e.kind == "authentication" => {
+            return Err(format!("smtp: {e}"));
+        }
+        Err(e) => say!("note mail relay: {e}; messages will wait in the outbox until it answers"),
+    }
+    Ok(())
+}
+
+/// `beffroi mail test --to ADDRESS`: one message through the relay, and a verdict.
+async fn mail_test(config_path: &Path, to: &str) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    server::check_file_modes(config_path, &config).map_err(|e| e.to_string())?;
+    telemetry::init("warn", config.log.format);
+    let smtp = config
+        .smtp
+        .as_ref()
+        .ok_or("smtp: the configuration has no [smtp] section; see deploy/MAIL.md")?;
+    let mailer = crate::mail::Mailer::from_config(smtp, config.server.public_url.as_deref())
+        .map_err(|e| e.to_string())?;
+    let to = to.trim();
+    if to.parse::<lettre::Address>().is_err() {
+        return Err(format!(
+            "--to: {to:?} is not an e-mail address (user@domain)"
+        ));
+    }
+    let (fr, en) = (crate::i18n::Lang::Fr, crate::i18n::Lang::En);
+    let subject = fr.t("mail-test-subject");
+    let body = format!(
+        "{}\n\n-- \n\n{}\n\n{}\n",
+        fr.t("mail-test-body"),
+        en.t("mail-test-body"),
+        mailer.public_url()
+    );
+    let message_id = crate::mail::message::new_message_id(mailer.from())
+        .map_err(|e| format!("no randomness available: {e}"))?;
+    match mailer
+        .send(to, &subject, &body, &message_id, "fr, en")
+        .await
+    {
+        Ok(()) => {
+            say!(
+                "ok   the relay {} accepted the test message to {to} (Message-ID {message_id}); \
+                 check that it arrived",
+                mailer.describe()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the test message was not accepted ({}): {e}",
+            e.kind
+        )),
+    }
 }
 
 /// `[audit.syslog]`: the CA file loads, and the collector is tried (connection and TLS

@@ -69,6 +69,9 @@ pub struct Config {
     /// The vulnerability disclosure contact served at `/.well-known/security.txt` (RFC 9116);
     /// absent means that URL answers 404.
     pub security_txt: Option<SecurityTxtConfig>,
+    /// The agency's mail relay; absent means no e-mail is sent (reminders of mandatory reads
+    /// show on the wall only).
+    pub smtp: Option<SmtpConfig>,
     /// The organisation's time zone for every time the pages show or read.
     #[serde(default)]
     pub locale: LocaleConfig,
@@ -716,6 +719,165 @@ impl BackupConfig {
     }
 }
 
+/// How the connection to the mail relay is protected.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP upgraded by STARTTLS, which must succeed (submission, port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (submissions, port 465).
+    Tls,
+    /// No encryption: only to a relay on this machine (loopback), e.g. a local Postfix.
+    None,
+}
+
+impl SmtpSecurity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Starttls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay's DNS name or IP address, as its certificate names it.
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// Account on the relay; with `password_file`, or neither (a relay that trusts this
+    /// server's address).
+    pub username: Option<String>,
+    /// File holding the relay account's password (never the password itself).
+    pub password_file: Option<PathBuf>,
+    /// The sender, `intranet@agence.gouv.fr` or `Intranet <intranet@agence.gouv.fr>`.
+    pub from: String,
+    /// PEM bundle of the authorities that may sign the relay's certificate (an agency PKI);
+    /// without it, the system's trusted authorities.
+    pub ca_file: Option<PathBuf>,
+    /// Time allowed to connect, to finish TLS, and to each exchange with the relay.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+/// A host name that can only mean this machine.
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl SmtpConfig {
+    fn validate(&self, public_url: Option<&str>) -> Result<(), ConfigError> {
+        let host = self.host.trim();
+        if host.is_empty() || host != self.host || host.chars().any(|c| c.is_control()) {
+            return Err(invalid(
+                "smtp.host",
+                "must be the relay's DNS name or IP address, without spaces",
+            ));
+        }
+        if rustls::pki_types::ServerName::try_from(host.to_owned()).is_err() {
+            return Err(invalid(
+                "smtp.host",
+                format!("{host:?} is not a DNS name or an IP address"),
+            ));
+        }
+        if self.port == 0 {
+            return Err(invalid("smtp.port", "must be between 1 and 65535"));
+        }
+        if self.security == SmtpSecurity::None && !is_loopback_host(host) {
+            return Err(invalid(
+                "smtp.security",
+                "\"none\" sends messages and credentials in clear: only allowed to a relay on \
+                 this machine (localhost, 127.0.0.1, ::1); use \"starttls\" or \"tls\"",
+            ));
+        }
+        if self.security == SmtpSecurity::None && self.ca_file.is_some() {
+            return Err(invalid(
+                "smtp.ca_file",
+                "is only used with security = \"starttls\" or \"tls\"",
+            ));
+        }
+        match (&self.username, &self.password_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "smtp.password_file",
+                    "smtp.username needs smtp.password_file (or leave both out)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "smtp.username",
+                    "smtp.password_file needs smtp.username (or leave both out)",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(user) = &self.username {
+            if user.is_empty() || user.chars().any(|c| c.is_control()) {
+                return Err(invalid(
+                    "smtp.username",
+                    "must not be empty or hold control characters",
+                ));
+            }
+        }
+        for (key, path) in [
+            ("smtp.password_file", &self.password_file),
+            ("smtp.ca_file", &self.ca_file),
+        ] {
+            if let Some(p) = path {
+                if !p.is_absolute() {
+                    return Err(invalid(key, "expected an absolute path to a file"));
+                }
+            }
+        }
+        crate::mail::message::Mailbox::parse(&self.from)
+            .map_err(|reason| invalid("smtp.from", reason))?;
+        if !(1..=300).contains(&self.timeout_seconds) {
+            return Err(invalid("smtp.timeout_seconds", "must be between 1 and 300"));
+        }
+        // Every message links to the item it is about, at the address agents use.
+        if public_url.is_none() {
+            return Err(invalid(
+                "server.public_url",
+                "is needed with [smtp]: e-mails link to pages at this address",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The relay account's password, read from `password_file`; `None` without one.
+    pub fn password(&self) -> Result<Option<SecretString>, ConfigError> {
+        self.password_file
+            .as_deref()
+            .map(|p| read_secret_file("smtp.password_file", p))
+            .transpose()
+    }
+
+    /// `host:port (security)`, for messages.
+    pub fn describe(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{host}:{} ({})", self.port, self.security.name())
+    }
+}
+
 /// A SCIM token shorter than this is refused: it is the only credential of an endpoint that
 /// creates accounts and grants roles.
 pub const SCIM_TOKEN_MIN_CHARS: usize = 32;
@@ -761,6 +923,7 @@ const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
     ("oidc.client_secret", "oidc.client_secret_file"),
     ("scim.token", "scim.token_file"),
     ("scim.bearer_token", "scim.token_file"),
+    ("smtp.password", "smtp.password_file"),
 ];
 
 /// Which database the URL points at.
@@ -1032,6 +1195,9 @@ impl Config {
         if let Some(backup) = &self.backup {
             backup.validate()?;
         }
+        if let Some(smtp) = &self.smtp {
+            smtp.validate(self.server.public_url.as_deref())?;
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("not a valid filter: {e}")))?;
         Ok(())
@@ -1082,6 +1248,9 @@ impl Config {
         }
         if let Some(scim) = &self.scim {
             files.push(("scim.token_file", scim.token_file.clone()));
+        }
+        if let Some(p) = self.smtp.as_ref().and_then(|s| s.password_file.as_ref()) {
+            files.push(("smtp.password_file", p.clone()));
         }
         files
     }
@@ -1259,6 +1428,7 @@ pub fn known_sections() -> BTreeSet<&'static str> {
         "audit",
         "backup",
         "locale",
+        "smtp",
     ]
     .into_iter()
     .collect()
@@ -1476,6 +1646,114 @@ mod tests {
             err.contains("SECRET key") && !err.contains("1QQQQ"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn smtp_section_is_validated_naming_the_key() {
+        let url = "[server]\npublic_url = \"https://intranet.example.gouv.fr\"\n";
+        let base =
+            "host = \"smtp.agence.gouv.fr\"\nfrom = \"Intranet <intranet@agence.gouv.fr>\"\n";
+        let c = parse(&format!("{url}[smtp]\n{base}")).unwrap();
+        let smtp = c.smtp.unwrap();
+        assert_eq!(smtp.port, 587);
+        assert_eq!(smtp.security, SmtpSecurity::Starttls);
+        assert_eq!(smtp.timeout_seconds, 30);
+        assert_eq!(smtp.describe(), "smtp.agence.gouv.fr:587 (starttls)");
+        assert!(parse("").unwrap().smtp.is_none());
+        // "none" is for a relay on this machine only.
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            let text =
+                format!("{url}[smtp]\nhost = \"{host}\"\nsecurity = \"none\"\nfrom = \"a@b.fr\"\n");
+            assert!(parse(&text).is_ok(), "{host}");
+        }
+        for (text, key) in [
+            (
+                format!("{url}[smtp]\n{base}security = \"none\"\n"),
+                "smtp.security:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}security = \"ssl\"\n"),
+                "smtp.security",
+            ),
+            (
+                format!("{url}[smtp]\n{base}username = \"u\"\n"),
+                "smtp.password_file:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}password_file = \"/etc/beffroi/smtp\"\n"),
+                "smtp.username:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}username = \"u\"\npassword_file = \"rel\"\n"),
+                "smtp.password_file:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}password = \"hunter2\"\n"),
+                "smtp.password:",
+            ),
+            (
+                format!("{url}[smtp]\n{base}ca_file = \"ca.pem\"\n"),
+                "smtp.ca_file:",
+            ),
+            (format!("{url}[smtp]\n{base}port = 0\n"), "smtp.port:"),
+            (format!("{url}[smtp]\n{base}port = 70000\n"), "smtp.port"),
+            (
+                format!("{url}[smtp]\n{base}timeout_seconds = 0\n"),
+                "smtp.timeout_seconds:",
+            ),
+            (
+                format!("{url}[smtp]\nhost = \"smtp.x.fr\"\nfrom = \"not an address\"\n"),
+                "smtp.from:",
+            ),
+            (
+                format!("{url}[smtp]\nhost = \"smtp.x.fr\"\nfrom = \"a@b.fr\\r\\nBcc: c@d.fr\"\n"),
+                "smtp.from:",
+            ),
+            (
+                format!("{url}[smtp]\nhost = \"bad host\"\nfrom = \"a@b.fr\"\n"),
+                "smtp.host:",
+            ),
+            (format!("{url}[smtp]\nfrom = \"a@b.fr\"\n"), "host"),
+            (format!("[smtp]\n{base}"), "server.public_url:"),
+        ] {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text} gave {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn smtp_password_file_is_read_like_the_other_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp-password");
+        std::fs::write(&file, "relay-password\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "[server]\npublic_url = \"https://i.example.gouv.fr\"\n[smtp]\n\
+             host = \"smtp.x.fr\"\nfrom = \"a@x.fr\"\nusername = \"u\"\n\
+             password_file = \"{}\"\n",
+            file.display()
+        );
+        let config = parse(&text).unwrap();
+        assert!(
+            config
+                .secret_files()
+                .iter()
+                .any(|(key, path)| *key == "smtp.password_file" && *path == file)
+        );
+        let smtp = config.smtp.unwrap();
+        // Readable by others: refused, naming the file.
+        let err = smtp.password().unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let password = smtp.password().unwrap().unwrap();
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&password),
+            "relay-password"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let err = smtp.password().unwrap_err().to_string();
+        assert!(err.starts_with("smtp.password_file:"), "{err}");
     }
 
     #[test]

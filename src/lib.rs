@@ -22,6 +22,7 @@ pub mod directory;
 pub mod home;
 pub mod http;
 pub mod i18n;
+pub mod mail;
 pub mod manpage;
 pub mod markdown;
 pub mod news;
@@ -86,6 +87,8 @@ pub struct AppInner {
     pub branding: branding::BrandingCache,
     /// The time news publication and expiry are decided against (tests move it).
     pub clock: news::clock::Clock,
+    /// The mail relay, when `[smtp]` is set (its password and CA file are read once, here).
+    pub mail: Option<Arc<mail::Mailer>>,
 }
 
 #[derive(Clone)]
@@ -135,7 +138,9 @@ impl AppState {
             .map(|u| vec![u.origin().ascii_serialization()])
             .unwrap_or_default();
         let scim = scim::ScimSettings::from_config(&config)?.map(Arc::new);
+        let mail = mail::from_config(&config)?;
         Ok(Self(Arc::new(AppInner {
+            mail,
             audit: audit::appender::GroupAppender::spawn(db.clone()),
             branding: branding::BrandingCache::default(),
             clock: news::clock::Clock::default(),

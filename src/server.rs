@@ -1,6 +1,7 @@
 //! Serving: the HTTPS listener (rustls, HTTP/1.1 and HTTP/2), the optional plain-HTTP listener
-//! that only redirects to HTTPS (both bounded by `http::listener`), background housekeeping (and audit forwarding when
-//! `[audit.syslog]` is set), and graceful shutdown on SIGTERM or Ctrl-C (open connections get
+//! that only redirects to HTTPS (both bounded by `http::listener`), background housekeeping (and
+//! audit forwarding when `[audit.syslog]` is set; under `serve`, the mail outbox worker when
+//! `[smtp]` is), and graceful shutdown on SIGTERM or Ctrl-C (open connections get
 //! `server.shutdown_grace_secs` to finish).
 
 use std::net::SocketAddr;
@@ -336,6 +337,14 @@ pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), 
     }
     let server = start(config, db.clone()).await?;
     tracing::info!(fingerprint = %server.certificates.fingerprint(), "TLS certificate");
+    // Only here, not in `start`: tests drive deliveries themselves, one pass at a time.
+    let mail_worker = server.state.mail.clone().map(|mailer| {
+        tokio::spawn(crate::mail::outbox::run(
+            db.clone(),
+            mailer,
+            server.state.metrics.clone(),
+        ))
+    });
     let notifier = crate::systemd::Notifier::from_env().map(Arc::new);
     if let Some(notifier) = &notifier {
         notifier.notify(&format!("READY=1\nSTATUS=Serving on {}", server.addr));
@@ -360,6 +369,11 @@ pub async fn serve(config_path: &std::path::Path, config: Config) -> Result<(), 
     tracing::info!("stopping");
     if let Some(notifier) = &notifier {
         notifier.notify("STOPPING=1");
+    }
+    // A message being sent when the worker stops keeps its lease; once the lease ends, the next
+    // start (or another node) sends it again.
+    if let Some(worker) = mail_worker {
+        worker.abort();
     }
     server.shutdown().await;
     Ok(())

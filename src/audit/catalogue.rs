@@ -88,6 +88,8 @@ pub const ACTIONS: &[&str] = &[
     "news.receipts_reset",
     "news.reminder",
     "news.receipts_export",
+    // E-mail.
+    "mail.failed",
 ];
 
 /// Every outcome an entry can record.

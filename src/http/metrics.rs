@@ -1,9 +1,9 @@
 //! Prometheus metrics, written by hand in the text exposition format: requests by route, method
 //! and status, a latency histogram per route, the database pool, sign-in failures, rate-limit
-//! trips, connections (open, refused by a cap, failed TLS handshakes) and the forwarding of the
-//! audit log to a SIEM. Route labels come from the router's
-//! matched path, never from the raw URL, so label cardinality stays bounded whatever clients
-//! request.
+//! trips, connections (open, refused by a cap, failed TLS handshakes), the forwarding of the
+//! audit log to a SIEM, and the mail outbox (its gauges are read from the database at each
+//! scrape, as every node shares it). Route labels come from the router's matched path, never
+//! from the raw URL, so label cardinality stays bounded whatever clients request.
 //!
 //! `/metrics` is served only to configured addresses or holders of the bearer token.
 
@@ -47,6 +47,8 @@ struct Inner {
     /// By reason: `error` (a malformed or refused handshake) or `timeout`.
     tls_handshake_failures: BTreeMap<&'static str, u64>,
     audit_forward: AuditForwardCounters,
+    mail_sent: u64,
+    mail_failures: BTreeMap<&'static str, u64>,
 }
 
 /// Forwarding of the audit log to a SIEM; rendered only when forwarding runs.
@@ -151,6 +153,16 @@ impl Metrics {
         });
     }
 
+    /// A message the relay accepted (this node).
+    pub fn count_mail_sent(&self) {
+        self.with(|m| m.mail_sent += 1);
+    }
+
+    /// A failed attempt to hand a message to the relay, by kind (`connection`, `tls`, …).
+    pub fn count_mail_failure(&self, kind: &'static str) {
+        self.with(|m| *m.mail_failures.entry(kind).or_default() += 1);
+    }
+
     /// The exposition text.
     pub fn render(&self, pool: (u32, usize)) -> String {
         let mut out = String::new();
@@ -220,6 +232,14 @@ impl Metrics {
                 let _ = writeln!(out, "# TYPE beffroi_audit_forward_backlog gauge");
                 let _ = writeln!(out, "beffroi_audit_forward_backlog {}", f.backlog);
             }
+            let _ = writeln!(out, "# HELP beffroi_mail_sent_total E-mails accepted by the relay (this node).");
+            let _ = writeln!(out, "# TYPE beffroi_mail_sent_total counter");
+            let _ = writeln!(out, "beffroi_mail_sent_total {}", m.mail_sent);
+            let _ = writeln!(out, "# HELP beffroi_mail_send_failures_total Failed attempts to hand an e-mail to the relay, by kind (this node).");
+            let _ = writeln!(out, "# TYPE beffroi_mail_send_failures_total counter");
+            for (kind, n) in &m.mail_failures {
+                let _ = writeln!(out, "beffroi_mail_send_failures_total{{kind=\"{kind}\"}} {n}");
+            }
         });
         let (size, idle) = pool;
         let _ = writeln!(
@@ -287,7 +307,27 @@ pub async fn metrics_page(
     if !(allowed_by_address || allowed_by_token) {
         return Err(AppError::Forbidden);
     }
-    let body = state.metrics.render(state.db.pool_stats());
+    let mut body = state.metrics.render(state.db.pool_stats());
+    // The outbox is shared by every node: its gauges come from the database, not this process.
+    match crate::mail::outbox::counts(&state.db).await {
+        Ok((pending, failed)) => {
+            let _ = writeln!(
+                body,
+                "# HELP beffroi_mail_outbox_messages E-mails in the outbox: pending (waiting or \
+                 being retried) and failed (given up after the last attempt)."
+            );
+            let _ = writeln!(body, "# TYPE beffroi_mail_outbox_messages gauge");
+            let _ = writeln!(
+                body,
+                "beffroi_mail_outbox_messages{{status=\"pending\"}} {pending}"
+            );
+            let _ = writeln!(
+                body,
+                "beffroi_mail_outbox_messages{{status=\"failed\"}} {failed}"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the mail outbox for /metrics"),
+    }
     Ok((
         StatusCode::OK,
         [(

@@ -31,6 +31,7 @@ pub mod demo;
 pub mod editor;
 pub mod pages;
 pub mod receipts;
+pub mod reminder_mail;
 pub mod service;
 pub mod store;
 pub mod wallbench;

@@ -1,7 +1,8 @@
 //! The receipts dashboard of a mandatory read: read rate overall, by group and by department,
 //! who has not acknowledged yet, a CSV export (formula-safe, audited) and "send a reminder".
 //! A reminder is recorded and shown on the wall as a "Rappel" mark to those who have not read;
-//! e-mail delivery waits for the instance's mail settings.
+//! with `[smtp]` set, it is also e-mailed to those of them who have an address (queued in the
+//! outbox with the reminder, delivered by the outbox worker: see `crate::mail`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -108,12 +109,17 @@ struct DashboardPage {
     waiting: Vec<Waiting>,
     reminded: bool,
     round: String,
+    /// Whether reminders are also e-mailed (`[smtp]` is set).
+    mail_enabled: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct DoneQuery {
     #[serde(default)]
     done: String,
+    /// After an e-mailed reminder: how many messages were queued.
+    #[serde(default)]
+    queued: Option<u32>,
 }
 
 async fn dashboard(
@@ -137,8 +143,16 @@ async fn dashboard(
         .iter()
         .filter(|m| m.acknowledged_at.is_some())
         .count();
+    let mail_enabled = state.mail.is_some();
+    let done_message = match (query.done.as_str(), query.queued) {
+        ("reminded", Some(queued)) if mail_enabled => {
+            Some(shell.t1("news-done-reminded-mail", "count", &queued.to_string()))
+        }
+        (done, _) => notice(&shell, Some(done)),
+    };
     let page = DashboardPage {
-        notice: notice(&shell, Some(query.done.as_str())),
+        notice: done_message,
+        mail_enabled,
         id: item.id,
         title: item.title.clone(),
         deadline: item.ack_deadline.map(|t| shell.when(t)),
@@ -247,8 +261,16 @@ async fn remind(
         agent: &agent,
         now: state.clock.now(),
     };
-    service::remind(&caller, viewed.item.id).await?;
-    Ok(Redirect::to(&format!("/news/{}/receipts?done=reminded", viewed.item.id)).into_response())
+    let reminded = service::remind(&caller, viewed.item.id, state.mail.as_deref()).await?;
+    let target = if state.mail.is_some() {
+        format!(
+            "/news/{}/receipts?done=reminded&queued={}",
+            viewed.item.id, reminded.emails_queued
+        )
+    } else {
+        format!("/news/{}/receipts?done=reminded", viewed.item.id)
+    };
+    Ok(Redirect::to(&target).into_response())
 }
 
 #[cfg(test)]

@@ -452,8 +452,26 @@ pub async fn acknowledge(
     Ok(stored)
 }
 
-/// Records a reminder to the agents who have not acknowledged yet; returns how many they are.
-pub async fn remind(caller: &Caller<'_>, id: i64) -> Result<usize, NewsError> {
+/// What a reminder did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reminded {
+    /// Agents of the audience who have not acknowledged the current round.
+    pub waiting: usize,
+    /// E-mails queued (none without `[smtp]`).
+    pub emails_queued: usize,
+    /// Waiting agents without a usable e-mail address (they see the wall's mark only).
+    pub without_address: usize,
+}
+
+/// Records a reminder to the agents who have not acknowledged yet: a mark on their wall, and,
+/// when `mailer` is given, one e-mail each (to those with an address) queued in the outbox in
+/// the same transaction as the reminder and its audit entry, so neither exists without the
+/// other.
+pub async fn remind(
+    caller: &Caller<'_>,
+    id: i64,
+    mailer: Option<&crate::mail::Mailer>,
+) -> Result<Reminded, NewsError> {
     let Caller {
         db,
         actor,
@@ -469,22 +487,44 @@ pub async fn remind(caller: &Caller<'_>, id: i64) -> Result<usize, NewsError> {
         return Err(NewsError::Invalid("news-error-no-ack"));
     }
     let members = store::audience_members(db, &viewed.item).await?;
-    let waiting = members
+    let waiting: Vec<i64> = members
         .iter()
         .filter(|m| m.acknowledged_at.is_none())
-        .count();
+        .map(|m| m.account_id)
+        .collect();
+    let (messages, without_address) = match mailer {
+        Some(mailer) if !waiting.is_empty() => {
+            crate::news::reminder_mail::messages(db, mailer, &viewed.item, &waiting).await?
+        }
+        _ => (Vec::new(), 0),
+    };
     let mut tx = db.begin().await?;
     store::insert_reminder(&mut tx, &viewed.item, session.account.id, now).await?;
+    // The outbox keeps real time, not the news clock: it is about when to talk to the relay.
+    let queued_at = crate::db::now();
+    let mut emails_queued = 0;
+    for message in &messages {
+        if crate::mail::outbox::enqueue(&mut tx, message, queued_at).await? {
+            emails_queued += 1;
+        }
+    }
     record(
         &mut tx,
         actor,
         "news.reminder",
         Some(format!("news:{id}")),
         "success",
-        json!({ "round": viewed.item.ack_round, "agents_not_acknowledged": waiting,
-                "delivery": "wall" }),
+        json!({ "round": viewed.item.ack_round, "agents_not_acknowledged": waiting.len(),
+                "delivery": if mailer.is_some() { "wall+email" } else { "wall" },
+                "emails_queued": emails_queued,
+                "emails_already_waiting": messages.len() - emails_queued,
+                "agents_without_address": without_address }),
     )
     .await?;
     tx.commit().await?;
-    Ok(waiting)
+    Ok(Reminded {
+        waiting: waiting.len(),
+        emails_queued,
+        without_address,
+    })
 }

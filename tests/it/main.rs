@@ -21,6 +21,7 @@ mod csrf;
 mod directory;
 mod fuzz_regressions;
 mod headers;
+mod mail;
 mod migrations;
 mod news;
 mod oidc;
