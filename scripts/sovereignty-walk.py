@@ -205,14 +205,28 @@ def main():
         "body": f"An item with **Markdown**, a [link]({AUTHORED_URL}) and an image.",
         "audience": audience.group(1).decode(),
         "image_alt": "Un pixel de test",
+        # A mandatory read, so that a reminder can be e-mailed through the configured relay.
+        "ack_required": "1",
+        "ack_deadline": "2099-01-31T12:00",
         "intent": "publish",
     }
     body, kind = multipart(fields, ("image", "pixel.png", "image/png", png()))
-    status, _, answer = fetch(
+    status, headers, answer = fetch(
         app, base + "/news/new", raw=body, headers={**post_headers, "Content-Type": kind}
     )
     alert = re.search(rb'role="alert"[^>]*>(.*?)</div>', answer, re.S)
     assert status in (200, 303), f"publishing answered {status}: {alert.group(1) if alert else answer[:300]!r}"
+    item = re.match(r"/news/(\d+)", headers.get("Location", ""))
+    assert item, f"publishing redirected to {headers.get('Location')!r}"
+    # The administrator has not confirmed their own mandatory read: the reminder e-mails them.
+    receipts = f"/news/{item.group(1)}/receipts"
+    _, _, page = fetch(app, base + receipts)
+    token = re.search(rb'name="csrf_token" value="([0-9a-f]+)"', page)
+    assert token, f"unexpected {receipts} page: {page[:300]!r}"
+    status, headers, answer = fetch(
+        app, base + f"/news/{item.group(1)}/remind", {"csrf_token": token.group(1).decode()}, post_headers
+    )
+    assert status == 303, f"the reminder answered {status}: {answer[:300]!r}"
 
     queue = [
         "/", "/admin", "/admin/branding", "/admin/directory", "/admin/directory/fields",
