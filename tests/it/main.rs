@@ -23,6 +23,7 @@ mod fuzz_regressions;
 mod headers;
 mod mail;
 mod migrations;
+mod multi_node;
 mod news;
 mod oidc;
 mod ops;
