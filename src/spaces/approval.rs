@@ -125,6 +125,40 @@ pub async fn pending_in(
         .bind(space_id).bind(author.unwrap_or(0)).fetch_all(pool).await?))
 }
 
+/// One of an author's proposals that was decided (or replaced), as they see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecidedProposal {
+    pub page_id: i64,
+    pub version: i64,
+    pub title: String,
+    /// `published` (approved), `rejected` or `superseded`.
+    pub status: String,
+    pub rejection_reason: Option<String>,
+    /// When a manager decided; for a superseded proposal, when it was written.
+    pub at: i64,
+    /// The page's address while it has a published version (a rejected new page has none).
+    pub slug: Option<String>,
+}
+
+/// An author's most recent decided proposals in a space, newest first: what the manager said
+/// about their text, rejection reasons included.
+pub async fn decided_for_author(
+    db: &Database,
+    space_id: i64,
+    author: i64,
+) -> Result<Vec<DecidedProposal>, DbError> {
+    Ok(with_db!(db, pool => sqlx::query_as(
+        "SELECT v.page_id, v.version, v.title, v.status, v.rejection_reason, \
+         COALESCE(v.reviewed_at, v.edited_at) AS at, \
+         CASE WHEN p.published_version IS NULL THEN NULL ELSE p.slug END AS slug \
+         FROM page_versions v JOIN space_pages p ON p.id = v.page_id \
+         WHERE p.space_id = $1 AND v.edited_by = $2 \
+         AND (v.status IN ('rejected', 'superseded') \
+              OR (v.status = 'published' AND v.reviewed_at IS NOT NULL)) \
+         ORDER BY COALESCE(v.reviewed_at, v.edited_at) DESC, v.page_id, v.version DESC LIMIT 20"
+    ).bind(space_id).bind(author).fetch_all(pool).await?))
+}
+
 /// How many proposals wait in a space (shown to its managers on the space's home).
 pub async fn pending_count_in(db: &Database, space_id: i64) -> Result<i64, DbError> {
     Ok(with_db!(db, pool => sqlx::query_scalar(
@@ -194,6 +228,17 @@ struct PendingPage {
     notice: Option<String>,
     proposals: Vec<ProposalView>,
     can_approve: bool,
+    /// The signed-in writer's own decided proposals, with the managers' reasons.
+    decided: Vec<DecidedView>,
+}
+
+struct DecidedView {
+    title: String,
+    /// The locale key of the decision.
+    status: &'static str,
+    reason: Option<String>,
+    at: String,
+    slug: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +276,21 @@ async fn pending_page(
             at: ctx.shell.when(p.edited_at),
         })
         .collect();
+    let decided = decided_for_author(&state.db, access.space.id, user.account.id)
+        .await?
+        .into_iter()
+        .map(|d| DecidedView {
+            status: match d.status.as_str() {
+                "published" => "spaces-decided-approved",
+                "rejected" => "spaces-decided-rejected",
+                _ => "spaces-decided-superseded",
+            },
+            title: d.title,
+            reason: d.rejection_reason,
+            at: ctx.shell.when(d.at),
+            slug: d.slug,
+        })
+        .collect();
     let shell = ctx.shell;
     let notice = match query.done.as_str() {
         "submitted" => Some(shell.t("spaces-done-submitted")),
@@ -246,6 +306,7 @@ async fn pending_page(
             notice,
             proposals,
             can_approve,
+            decided,
         },
     )
 }

@@ -163,6 +163,24 @@ async fn pages_wait_for_a_managers_approval(backend: Backend) {
     assert_eq!(approved.len(), 1);
     assert_eq!(details(&approved[0])["author"], "contrib");
 
+    // Authors see what became of their proposals, with the manager's reason; nobody else's.
+    let (_, theirs) = text(&app, editor, "/spaces/rh/pending").await;
+    assert!(theirs.contains("Vos propositions traitées"), "{theirs}");
+    assert!(
+        theirs.contains("refusée") && theirs.contains("Motif du refus : Pas encore validé en CSA"),
+        "{theirs}"
+    );
+    assert!(
+        !theirs.contains("Astreintes"),
+        "not the contributor's: {theirs}"
+    );
+    let (_, own) = text(&app, contrib, "/spaces/rh/pending").await;
+    assert!(
+        own.contains("href=\"/spaces/rh/pages/astreintes\">Astreintes</a></strong> — approuvée"),
+        "{own}"
+    );
+    assert!(!own.contains("Pas encore validé en CSA"), "{own}");
+
     // A second proposal replaces a waiting one; approving it publishes its text and title.
     let first = [
         ("title", "Télétravail"),
