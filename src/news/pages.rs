@@ -174,7 +174,19 @@ pub async fn wall(
     let now = state.clock.now();
     let account = &user.account;
     let agent = AgentAudience::of_account(db, account.id).await?;
-    let mut rows = store::wall(db, &agent, account.id, now, category, after, WALL_PAGE + 1).await?;
+    // The first page comes with the pending mandatory reads, which stay at its top until
+    // acknowledged (one more than is shown is asked for, to know whether to link to the full
+    // list); later pages come alone.
+    let probe = i64::try_from(MANDATORY_ON_WALL + 1).unwrap_or(6);
+    let (mut rows, mut mandatory) = match after {
+        None => {
+            store::first_page(db, &agent, account.id, now, category, WALL_PAGE + 1, probe).await?
+        }
+        Some(_) => (
+            store::wall(db, &agent, account.id, now, category, after, WALL_PAGE + 1).await?,
+            Vec::new(),
+        ),
+    };
     let more = rows.len() as i64 > WALL_PAGE;
     rows.truncate(usize::try_from(WALL_PAGE).unwrap_or(20));
     let next_href = rows.last().filter(|_| more).map(|last| {
@@ -189,14 +201,6 @@ pub async fn wall(
         }
     });
     let shell = ctx.shell;
-    // The mandatory reads stay at the top of every first page until acknowledged; one more
-    // than is shown is asked for, to know whether to link to the full list.
-    let mut mandatory = if after.is_none() {
-        let probe = i64::try_from(MANDATORY_ON_WALL + 1).unwrap_or(6);
-        store::unacknowledged(db, &agent, account.id, now, probe).await?
-    } else {
-        Vec::new()
-    };
     let more_mandatory = mandatory.len() > MANDATORY_ON_WALL;
     mandatory.truncate(MANDATORY_ON_WALL);
     let admin = account.has_role(crate::accounts::Role::Admin);

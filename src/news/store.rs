@@ -179,6 +179,87 @@ pub async fn wall(
     Ok(rows)
 }
 
+/// A wall's first page and the agent's first pending mandatory reads, in one round trip to the
+/// database: the two queries of [`wall`] and [`unacknowledged`], unchanged, as the two halves of
+/// a `UNION ALL`, each with its own `ORDER BY … LIMIT` (so each still walks its index and stops
+/// early). The outer `ORDER BY` only puts the halves back in their own orders, on a few dozen
+/// rows: `part` first, then each half's keys, made descending for both.
+pub async fn first_page(
+    db: &Database,
+    audience: &AgentAudience,
+    account_id: i64,
+    now: i64,
+    category: Option<&str>,
+    limit: i64,
+    pending_limit: i64,
+) -> Result<(Vec<WallRow>, Vec<WallRow>), DbError> {
+    if audience.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let keys = audience.json();
+    let rows: Vec<FirstPageRow> = per_backend!(db, pool => |sql| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&keys).bind(now).bind(account_id).bind(category)
+            .bind(limit).bind(pending_limit)
+            .fetch_all(pool).await?
+    },
+        "SELECT * FROM (SELECT CAST(0 AS BIGINT) AS part, "
+        "CAST(CASE WHEN n.pinned THEN 1 ELSE 0 END AS BIGINT) AS k1, "
+        "CAST(n.publish_at AS BIGINT) AS k2, CAST(n.id AS BIGINT) AS k3, "
+        "n.id, n.title, n.summary, CASE WHEN n.summary IS NULL THEN n.body ELSE '' END AS body, "
+        "n.category, n.important, n.pinned, n.publish_at, "
+        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
+        "n.ack_deadline, n.current_version_id, "
+        "EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
+        "  AND r.ack_round = n.ack_round AND r.account_id = $3) AS acknowledged, "
+        "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
+        "  AND m.ack_round = n.ack_round) AS reminded "
+        "FROM news_items n JOIN spaces s ON s.id = n.space_id "
+        "WHERE n.status = 'published' AND n.publish_at <= $2 "
+        "AND (n.expire_at IS NULL OR n.expire_at > $2) "
+        "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id "
+        "  AND a.audience_key IN ({KEYS})) "
+        "AND (CAST($4 AS TEXT) IS NULL OR n.category = $4) "
+        "ORDER BY n.pinned DESC, n.publish_at DESC, n.id DESC LIMIT $5) AS page "
+        "UNION ALL "
+        "SELECT * FROM (SELECT CAST(1 AS BIGINT) AS part, CAST(0 AS BIGINT) AS k1, "
+        "CAST(-COALESCE(n.ack_deadline, 9000000000000) AS BIGINT) AS k2, "
+        "CAST(-n.id AS BIGINT) AS k3, "
+        "n.id, n.title, '' AS summary, '' AS body, n.category, n.important, n.pinned, n.publish_at, "
+        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
+        "n.ack_deadline, n.current_version_id, FALSE AS acknowledged, "
+        "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
+        "  AND m.ack_round = n.ack_round) AS reminded "
+        "FROM news_items n JOIN spaces s ON s.id = n.space_id "
+        "WHERE n.ack_required = TRUE AND n.status = 'published' AND n.publish_at <= $2 "
+        "AND (n.expire_at IS NULL OR n.expire_at > $2) "
+        "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id "
+        "  AND a.audience_key IN ({KEYS})) "
+        "AND NOT EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
+        "  AND r.ack_round = n.ack_round AND r.account_id = $3) "
+        "ORDER BY COALESCE(n.ack_deadline, 9000000000000), n.id LIMIT $6) AS pending "
+        "ORDER BY part, k1 DESC, k2 DESC, k3 DESC"
+    );
+    let (mut page, mut pending) = (Vec::new(), Vec::new());
+    for row in rows {
+        if row.part == 0 {
+            page.push(row.row);
+        } else {
+            pending.push(row.row);
+        }
+    }
+    Ok((page, pending))
+}
+
+/// One row of [`first_page`]: which half it belongs to, and the row itself (the sort keys are
+/// only for the query).
+#[derive(sqlx::FromRow)]
+struct FirstPageRow {
+    part: i64,
+    #[sqlx(flatten)]
+    row: WallRow,
+}
+
 /// The agent's live mandatory reads not yet acknowledged in their current round, earliest
 /// deadline first, at most `limit` of them. The body is not read (it comes back empty): these
 /// rows are listed by title, and an agent with many pending reads would otherwise pay for
