@@ -9,7 +9,7 @@ use crate::{with_db, with_tx};
 /// Expands to the same query for each backend, with `$1` (the agent's keys, a JSON array)
 /// expanded the way each one can.
 macro_rules! per_backend {
-    ($db:expr, $pool:ident => |$sql:ident| $body:expr, $($part:literal)+) => {
+    ($db:expr, $pool:ident => |$sql:ident| $body:expr, $($part:expr)+) => {
         match $db {
             Database::Sqlite($pool) => {
                 let $sql = concat!($($part),+).replace("{KEYS}", "SELECT value FROM json_each($1)");
@@ -21,6 +21,71 @@ macro_rules! per_backend {
                 $body
             }
         }
+    };
+}
+
+// The wall's two queries, in pieces that `wall`, `unacknowledged` and `first_page` assemble
+// (macros, because `concat!` takes only literals). Parameters: $1 the agent's keys, $2 now,
+// $3 the account, $4 a category or NULL; each query numbers its limits after these.
+
+/// A wall row's columns, with whether the agent acknowledged it and whether a reminder went.
+macro_rules! wall_columns {
+    () => {
+        concat!(
+            "n.id, n.title, n.summary, CASE WHEN n.summary IS NULL THEN n.body ELSE '' END AS body, ",
+            "n.category, n.important, n.pinned, n.publish_at, ",
+            "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, ",
+            "n.ack_deadline, n.current_version_id, ",
+            "EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id ",
+            "  AND r.ack_round = n.ack_round AND r.account_id = $3) AS acknowledged, ",
+            "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id ",
+            "  AND m.ack_round = n.ack_round) AS reminded "
+        )
+    };
+}
+
+/// Live items in the agent's audience, of the category if one is given.
+macro_rules! wall_filter {
+    () => {
+        concat!(
+            "FROM news_items n JOIN spaces s ON s.id = n.space_id ",
+            "WHERE n.status = 'published' AND n.publish_at <= $2 ",
+            "AND (n.expire_at IS NULL OR n.expire_at > $2) ",
+            "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id ",
+            "  AND a.audience_key IN ({KEYS})) ",
+            "AND (CAST($4 AS TEXT) IS NULL OR n.category = $4) "
+        )
+    };
+}
+
+/// A pending mandatory read's columns: listed by title, so neither body nor summary is read.
+macro_rules! pending_columns {
+    () => {
+        concat!(
+            "n.id, n.title, '' AS summary, '' AS body, n.category, n.important, n.pinned, ",
+            "n.publish_at, n.image_sha256 IS NOT NULL AS has_image, n.image_alt, ",
+            "s.name AS space_name, n.ack_required, n.ack_deadline, n.current_version_id, ",
+            "FALSE AS acknowledged, ",
+            "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id ",
+            "  AND m.ack_round = n.ack_round) AS reminded "
+        )
+    };
+}
+
+/// Live mandatory reads in the agent's audience not acknowledged in their current round, in
+/// deadline order (the order of the `news_items_pending_reads` index, so a LIMIT stops early).
+macro_rules! pending_filter_and_order {
+    () => {
+        concat!(
+            "FROM news_items n JOIN spaces s ON s.id = n.space_id ",
+            "WHERE n.ack_required = TRUE AND n.status = 'published' AND n.publish_at <= $2 ",
+            "AND (n.expire_at IS NULL OR n.expire_at > $2) ",
+            "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id ",
+            "  AND a.audience_key IN ({KEYS})) ",
+            "AND NOT EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id ",
+            "  AND r.ack_round = n.ack_round AND r.account_id = $3) ",
+            "ORDER BY COALESCE(n.ack_deadline, 9000000000000), n.id "
+        )
     };
 }
 
@@ -159,20 +224,7 @@ pub async fn wall(
             .bind(after.map_or(0, |c| c.id)).bind(limit)
             .fetch_all(pool).await?
     },
-        "SELECT n.id, n.title, n.summary, CASE WHEN n.summary IS NULL THEN n.body ELSE '' END AS body, "
-        "n.category, n.important, n.pinned, n.publish_at, "
-        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
-        "n.ack_deadline, n.current_version_id, "
-        "EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
-        "  AND r.ack_round = n.ack_round AND r.account_id = $3) AS acknowledged, "
-        "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
-        "  AND m.ack_round = n.ack_round) AS reminded "
-        "FROM news_items n JOIN spaces s ON s.id = n.space_id "
-        "WHERE n.status = 'published' AND n.publish_at <= $2 "
-        "AND (n.expire_at IS NULL OR n.expire_at > $2) "
-        "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id "
-        "  AND a.audience_key IN ({KEYS})) "
-        "AND (CAST($4 AS TEXT) IS NULL OR n.category = $4) "
+        "SELECT " wall_columns!() wall_filter!()
         "AND (CAST($5 AS BIGINT) IS NULL OR (n.pinned, n.publish_at, n.id) < ($6, $5, $7)) "
         "ORDER BY n.pinned DESC, n.publish_at DESC, n.id DESC LIMIT $8"
     );
@@ -206,38 +258,14 @@ pub async fn first_page(
         "SELECT * FROM (SELECT CAST(0 AS BIGINT) AS part, "
         "CAST(CASE WHEN n.pinned THEN 1 ELSE 0 END AS BIGINT) AS k1, "
         "CAST(n.publish_at AS BIGINT) AS k2, CAST(n.id AS BIGINT) AS k3, "
-        "n.id, n.title, n.summary, CASE WHEN n.summary IS NULL THEN n.body ELSE '' END AS body, "
-        "n.category, n.important, n.pinned, n.publish_at, "
-        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
-        "n.ack_deadline, n.current_version_id, "
-        "EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
-        "  AND r.ack_round = n.ack_round AND r.account_id = $3) AS acknowledged, "
-        "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
-        "  AND m.ack_round = n.ack_round) AS reminded "
-        "FROM news_items n JOIN spaces s ON s.id = n.space_id "
-        "WHERE n.status = 'published' AND n.publish_at <= $2 "
-        "AND (n.expire_at IS NULL OR n.expire_at > $2) "
-        "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id "
-        "  AND a.audience_key IN ({KEYS})) "
-        "AND (CAST($4 AS TEXT) IS NULL OR n.category = $4) "
+        wall_columns!() wall_filter!()
         "ORDER BY n.pinned DESC, n.publish_at DESC, n.id DESC LIMIT $5) AS page "
         "UNION ALL "
         "SELECT * FROM (SELECT CAST(1 AS BIGINT) AS part, CAST(0 AS BIGINT) AS k1, "
         "CAST(-COALESCE(n.ack_deadline, 9000000000000) AS BIGINT) AS k2, "
         "CAST(-n.id AS BIGINT) AS k3, "
-        "n.id, n.title, '' AS summary, '' AS body, n.category, n.important, n.pinned, n.publish_at, "
-        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
-        "n.ack_deadline, n.current_version_id, FALSE AS acknowledged, "
-        "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
-        "  AND m.ack_round = n.ack_round) AS reminded "
-        "FROM news_items n JOIN spaces s ON s.id = n.space_id "
-        "WHERE n.ack_required = TRUE AND n.status = 'published' AND n.publish_at <= $2 "
-        "AND (n.expire_at IS NULL OR n.expire_at > $2) "
-        "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id "
-        "  AND a.audience_key IN ({KEYS})) "
-        "AND NOT EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
-        "  AND r.ack_round = n.ack_round AND r.account_id = $3) "
-        "ORDER BY COALESCE(n.ack_deadline, 9000000000000), n.id LIMIT $6) AS pending "
+        pending_columns!() pending_filter_and_order!()
+        "LIMIT $6) AS pending "
         "ORDER BY part, k1 DESC, k2 DESC, k3 DESC"
     );
     let (mut page, mut pending) = (Vec::new(), Vec::new());
@@ -280,19 +308,7 @@ pub async fn unacknowledged(
             .bind(&keys).bind(now).bind(account_id).bind(limit)
             .fetch_all(pool).await?
     },
-        "SELECT n.id, n.title, '' AS summary, '' AS body, n.category, n.important, n.pinned, n.publish_at, "
-        "n.image_sha256 IS NOT NULL AS has_image, n.image_alt, s.name AS space_name, n.ack_required, "
-        "n.ack_deadline, n.current_version_id, FALSE AS acknowledged, "
-        "EXISTS (SELECT 1 FROM news_reminders m WHERE m.news_id = n.id "
-        "  AND m.ack_round = n.ack_round) AS reminded "
-        "FROM news_items n JOIN spaces s ON s.id = n.space_id "
-        "WHERE n.ack_required = TRUE AND n.status = 'published' AND n.publish_at <= $2 "
-        "AND (n.expire_at IS NULL OR n.expire_at > $2) "
-        "AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id "
-        "  AND a.audience_key IN ({KEYS})) "
-        "AND NOT EXISTS (SELECT 1 FROM news_receipts r WHERE r.news_id = n.id "
-        "  AND r.ack_round = n.ack_round AND r.account_id = $3) "
-        "ORDER BY COALESCE(n.ack_deadline, 9000000000000), n.id LIMIT $4"
+        "SELECT " pending_columns!() pending_filter_and_order!() "LIMIT $4"
     );
     Ok(rows)
 }
