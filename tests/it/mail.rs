@@ -239,46 +239,21 @@ async fn scene(app: &TestApp) -> Scene {
         ).bind(member).bind(group).execute(pool).await.map(|_| ()).unwrap());
     }
     // The item, through the editor's form.
-    let token = app.csrf_token(&editor, "/").await;
-    let boundary = "----beffroi-mail-test";
     let audience = format!("group:{group}");
-    let space_text = space.to_string();
-    let mut body = String::new();
-    for (name, value) in [
-        ("csrf_token", token.as_str()),
-        ("space", space_text.as_str()),
-        ("category", "prevention"),
-        ("title", TITLE),
-        ("body", BODY),
-        ("ack_required", "1"),
-        ("ack_deadline", "2099-01-31T12:00"),
-        ("audience", audience.as_str()),
-        ("intent", "publish"),
-    ] {
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
-    }
-    body.push_str(&format!("--{boundary}--\r\n"));
-    let response = editor
-        .post(app.url("/news/new"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let id: i64 = location
-        .trim_start_matches("/news/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = crate::news::create_news(
+        &app,
+        &editor,
+        space,
+        &[
+            ("title", TITLE),
+            ("body", BODY),
+            ("ack_required", "1"),
+            ("ack_deadline", "2099-01-31T12:00"),
+            ("audience", audience.as_str()),
+            ("intent", "publish"),
+        ],
+    )
+    .await;
     // bruno has read it.
     let version: i64 = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
         "SELECT current_version_id FROM news_items WHERE id = $1"

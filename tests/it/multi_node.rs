@@ -125,52 +125,20 @@ async fn two_nodes_share_sessions_sign_outs_receipts_and_one_audit_chain() {
     beffroi::spaces::set_member(a.db(), space, editor_id, beffroi::spaces::SpaceRole::Editor)
         .await
         .unwrap();
-    let page = editor
-        .get(a.url("/news/new"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let boundary = "----two-nodes";
-    let mut body = String::new();
-    for (name, value) in [
-        ("csrf_token", csrf(&page).as_str()),
-        ("space", space.to_string().as_str()),
-        ("category", "rh"),
-        ("title", "Consignes d'évacuation"),
-        ("body", "À lire."),
-        ("ack_required", "1"),
-        ("ack_deadline", "2099-01-31T12:00"),
-        ("audience", "everyone"),
-        ("intent", "publish"),
-    ] {
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
-    }
-    body.push_str(&format!("--{boundary}--\r\n"));
-    let r = editor
-        .post(a.url("/news/new"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let id: i64 = r.headers()["location"]
-        .to_str()
-        .unwrap()
-        .trim_start_matches("/news/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = crate::news::create_news(
+        &a,
+        &editor,
+        space,
+        &[
+            ("title", "Consignes d'évacuation"),
+            ("body", "À lire."),
+            ("ack_required", "1"),
+            ("ack_deadline", "2099-01-31T12:00"),
+            ("audience", "everyone"),
+            ("intent", "publish"),
+        ],
+    )
+    .await;
     let wall_b = on_b
         .get(format!("{b_base}/"))
         .send()

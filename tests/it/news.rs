@@ -80,8 +80,9 @@ async fn post_news(
         .unwrap()
 }
 
-/// Creates an item through the form and returns its id (from the redirect).
-async fn create_news(
+/// Creates an item through the form and returns its id (from the redirect). Shared with the
+/// other test modules that need an item made the way editors make them.
+pub(crate) async fn create_news(
     app: &TestApp,
     client: &reqwest::Client,
     space_id: i64,
