@@ -241,7 +241,7 @@ async fn scene(app: &TestApp) -> Scene {
     // The item, through the editor's form.
     let audience = format!("group:{group}");
     let id = crate::news::create_news(
-        &app,
+        app,
         &editor,
         space,
         &[
