@@ -98,6 +98,7 @@ pub fn table() -> RouteTable {
     let table = crate::spaces::admin::routes(table);
     let table = crate::directory::routes(table);
     let table = crate::news::routes(table);
+    let table = crate::mail::admin::routes(table);
     let table = crate::security_txt::routes(table);
     crate::auth::local::routes(table)
 }

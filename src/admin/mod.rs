@@ -82,6 +82,7 @@ const AREAS: &[(&str, &str, &str)] = &[
         "admin-area-sessions",
         "admin-area-sessions-desc",
     ),
+    ("/admin/mail", "admin-area-mail", "admin-area-mail-desc"),
 ];
 
 async fn hub(

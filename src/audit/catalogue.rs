@@ -90,6 +90,9 @@ pub const ACTIONS: &[&str] = &[
     "news.receipts_export",
     // E-mail.
     "mail.failed",
+    "mail.retry",
+    "mail.discard",
+    "mail.test",
 ];
 
 /// Every outcome an entry can record.

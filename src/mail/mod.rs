@@ -9,6 +9,7 @@
 //! `smtp.password_file` at start, held as a [`SecretString`], and scrubbed from any error text
 //! before that text is stored or logged.
 
+pub mod admin;
 pub mod message;
 pub mod outbox;
 

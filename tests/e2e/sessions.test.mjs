@@ -91,3 +91,14 @@ test('c. an administrator ends every session of the account from Administration'
     assert.equal(pathOf(device), '/login');
   }
 });
+
+test('d. the e-mail page is reached from Administration and says when no relay is set', async () => {
+  await admin.goto(`${base}/admin`);
+  await submitAndWait(admin, () => admin.getByRole('link', { name: 'Courriels', exact: true }).click());
+  assert.equal(pathOf(admin), '/admin/mail');
+  // The demo has no [smtp] section: the page says so and offers no test form.
+  assert.match(await admin.locator('main').innerText(), /Aucun relais de messagerie n'est configuré/);
+  assert.equal(await admin.getByRole('button', { name: 'Envoyer un message de test' }).count(), 0);
+  assert.equal(await admin.locator('#mail-failed').innerText(), '0');
+  await checkPage(admin, 'mail-admin');
+});

@@ -25,6 +25,7 @@ both_backends!(
     a_wrong_password_is_recorded_without_the_password_then_given_up,
     messages_wait_while_the_relay_is_down_and_leave_once_it_is_up,
     without_smtp_reminders_stay_on_the_wall,
+    an_administrator_sends_a_given_up_message_again_discards_one_and_tests_the_relay,
 );
 
 /// A running sink; killed when dropped.
@@ -632,4 +633,177 @@ async fn without_smtp_reminders_stay_on_the_wall(backend: Backend) {
     let d = details(&audit_entries(app.db(), "news.reminder").await[0]);
     assert_eq!(d["delivery"], "wall");
     assert_eq!(d["emails_queued"], 0);
+}
+
+/// POSTs `fields` (plus the CSRF token) to `path` as `client`.
+async fn post_form(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = app.csrf_token(client, "/").await;
+    let mut form = vec![("csrf_token", token.as_str())];
+    form.extend_from_slice(fields);
+    client.post(app.url(path)).form(&form).send().await.unwrap()
+}
+
+async fn an_administrator_sends_a_given_up_message_again_discards_one_and_tests_the_relay(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (app, _) = app_with_smtp(backend, Some(plain_smtp(port))).await;
+    let scene = scene(&app).await;
+    remind(&app, &scene).await;
+    let mailer = app.server.state.mail.clone().unwrap();
+    // Nothing listens on the relay's port: the message is given up after its last attempt.
+    let now = beffroi::db::now();
+    for attempt in 0..MAX_ATTEMPTS {
+        pass(&app, &mailer, now + attempt * 4000).await;
+    }
+    let id: i64 = beffroi::with_db!(app.db(), pool => sqlx::query_scalar(
+        "SELECT id FROM mail_outbox WHERE status = 'failed'"
+    ).fetch_one(pool).await.unwrap());
+
+    // An agent is refused the page and its actions.
+    let (agent, _) = app.signed_in_as("gaston", &[Role::Agent]).await;
+    let refused = agent.get(app.url("/admin/mail")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let refused = post_form(&app, &agent, &format!("/admin/mail/{id}/retry"), &[]).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(outbox(&app).await[0].0, "failed");
+
+    let (admin, _) = app.signed_in_as("ines", &[Role::Agent, Role::Admin]).await;
+    let hub = admin
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(hub.contains("href=\"/admin/mail\""), "{hub}");
+    let page = admin.get(app.url("/admin/mail")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("id=\"mail-failed\">1<"), "{page}");
+    assert!(page.contains("alice@agence.test"), "{page}");
+    assert!(page.contains("Abandonné le"), "{page}");
+    assert!(
+        page.contains(&format!("action=\"/admin/mail/{id}/retry\"")),
+        "{page}"
+    );
+    // The relay's last error is shown, naming the port it could not reach.
+    assert!(page.contains(&port.to_string()), "{page}");
+
+    // The relay comes up; "send again" makes the message due now, and the next pass sends it.
+    let sink = Sink::start(
+        dir.path(),
+        SinkOptions {
+            port: Some(port),
+            ..SinkOptions::default()
+        },
+    );
+    let again = post_form(&app, &admin, &format!("/admin/mail/{id}/retry"), &[]).await;
+    assert_eq!(again.status(), 303);
+    assert!(
+        again.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("done=retried")
+    );
+    assert_eq!(outbox(&app).await[0].0, "pending");
+    assert_eq!(outbox(&app).await[0].1, 0);
+    let d = details(&audit_entries(app.db(), "mail.retry").await[0]);
+    assert_eq!(d["message_id"], id);
+    let report = pass(&app, &mailer, beffroi::db::now()).await;
+    assert_eq!(report.sent, 1, "{report:?}");
+    assert_eq!(sink.received()[0]["to"][0], "alice@agence.test");
+    // A sent message can be neither sent again nor discarded.
+    let late = post_form(&app, &admin, &format!("/admin/mail/{id}/discard"), &[]).await;
+    assert!(
+        late.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("done=gone")
+    );
+    assert_eq!(outbox(&app).await[0].0, "sent");
+
+    // A message a worker holds right now is left alone; once free, it can be discarded.
+    beffroi::with_db!(app.db(), pool => sqlx::query(
+        "UPDATE mail_outbox SET status = 'failed', claimed_until = $1 WHERE id = $2"
+    ).bind(beffroi::db::now() + 600).bind(id).execute(pool).await.map(|_| ()).unwrap());
+    let busy = post_form(&app, &admin, &format!("/admin/mail/{id}/discard"), &[]).await;
+    assert!(
+        busy.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("done=busy")
+    );
+    assert_eq!(outbox(&app).await.len(), 1);
+    beffroi::with_db!(app.db(), pool => sqlx::query(
+        "UPDATE mail_outbox SET claimed_until = NULL WHERE id = $1"
+    ).bind(id).execute(pool).await.map(|_| ()).unwrap());
+    let gone = post_form(&app, &admin, &format!("/admin/mail/{id}/discard"), &[]).await;
+    assert!(
+        gone.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("done=discarded")
+    );
+    assert!(outbox(&app).await.is_empty());
+    assert_eq!(audit_entries(app.db(), "mail.discard").await.len(), 1);
+
+    // The relay test: a bad address is refused, a good one reaches the sink, and the audit log
+    // keeps only the address's domain.
+    let bad = post_form(
+        &app,
+        &admin,
+        "/admin/mail/test",
+        &[("to", "pas une adresse")],
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    let tested = post_form(
+        &app,
+        &admin,
+        "/admin/mail/test",
+        &[("to", "essai@agence.test")],
+    )
+    .await;
+    assert_eq!(tested.status(), 200);
+    let text = tested.text().await.unwrap();
+    assert!(
+        text.contains("Le relais a accepté le message de test"),
+        "{text}"
+    );
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1]["to"][0], "essai@agence.test");
+    let entry = &audit_entries(app.db(), "mail.test").await[0];
+    assert_eq!(entry.outcome, "success");
+    let d = details(entry);
+    assert_eq!(d["to_domain"], "agence.test");
+    assert!(!d.to_string().contains("essai@"), "{d}");
+    // The relay goes away: the test says so and is recorded as a failure.
+    drop(sink);
+    let failed = post_form(
+        &app,
+        &admin,
+        "/admin/mail/test",
+        &[("to", "essai@agence.test")],
+    )
+    .await;
+    assert_eq!(failed.status(), 502);
+    assert!(
+        failed
+            .text()
+            .await
+            .unwrap()
+            .contains("pas accepté le message de test")
+    );
+    let entries = audit_entries(app.db(), "mail.test").await;
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().any(|e| e.outcome == "failure"));
 }
