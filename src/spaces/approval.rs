@@ -159,12 +159,14 @@ pub async fn decided_for_author(
     ).bind(space_id).bind(author).fetch_all(pool).await?))
 }
 
-/// How many proposals wait in a space (shown to its managers on the space's home).
+/// How many proposals, file changes and page deletions wait in a space (shown to its managers
+/// on the space's home).
 pub async fn pending_count_in(db: &Database, space_id: i64) -> Result<i64, DbError> {
-    Ok(with_db!(db, pool => sqlx::query_scalar(
+    let texts: i64 = with_db!(db, pool => sqlx::query_scalar(
         "SELECT COUNT(*) FROM page_versions v JOIN space_pages p ON p.id = v.page_id \
          WHERE p.space_id = $1 AND v.status = 'pending'"
-    ).bind(space_id).fetch_one(pool).await?))
+    ).bind(space_id).fetch_one(pool).await?);
+    Ok(texts + super::changes::waiting_count_in(db, space_id).await?)
 }
 
 async fn proposal(
@@ -230,6 +232,29 @@ struct PendingPage {
     can_approve: bool,
     /// The signed-in writer's own decided proposals, with the managers' reasons.
     decided: Vec<DecidedView>,
+    /// Files added or to be removed, waiting (all of them for a manager, else the writer's).
+    files: Vec<FileChangeView>,
+    /// Pages whose deletion was asked for.
+    deletions: Vec<DeletionView>,
+}
+
+struct FileChangeView {
+    id: i64,
+    page_slug: String,
+    page_title: String,
+    file_name: String,
+    kib: String,
+    removal: bool,
+    by: String,
+    at: String,
+}
+
+struct DeletionView {
+    page_id: i64,
+    slug: String,
+    title: String,
+    by: String,
+    at: String,
 }
 
 struct DecidedView {
@@ -291,11 +316,44 @@ async fn pending_page(
             slug: d.slug,
         })
         .collect();
+    let someone = |name: Option<String>| name.unwrap_or_else(|| ctx.shell.t("spaces-someone"));
+    let files = super::changes::file_changes_in(&state.db, access.space.id, only)
+        .await?
+        .into_iter()
+        .map(|f| FileChangeView {
+            id: f.id,
+            page_slug: f.page_slug,
+            page_title: f.page_title,
+            file_name: f.file_name,
+            kib: (f.size.max(0) as u64).div_ceil(1024).to_string(),
+            removal: f.removal,
+            by: someone(f.requested_by_name),
+            at: ctx.shell.when(f.requested_at),
+        })
+        .collect();
+    let deletions = super::changes::deletions_in(&state.db, access.space.id, only)
+        .await?
+        .into_iter()
+        .map(|d| DeletionView {
+            page_id: d.page_id,
+            slug: d.slug,
+            title: d.title,
+            by: someone(d.requested_by_name),
+            at: ctx.shell.when(d.requested_at),
+        })
+        .collect();
     let shell = ctx.shell;
     let notice = match query.done.as_str() {
         "submitted" => Some(shell.t("spaces-done-submitted")),
         "approved" => Some(shell.t("spaces-done-approved")),
         "rejected" => Some(shell.t("spaces-done-rejected")),
+        "deletion-requested" => Some(shell.t("spaces-done-deletion-requested")),
+        "file-approved" => Some(shell.t("spaces-done-file-approved")),
+        "file-rejected" => Some(shell.t("spaces-done-file-rejected")),
+        "file-removed" => Some(shell.t("spaces-done-file-removed")),
+        "file-kept" => Some(shell.t("spaces-done-file-kept")),
+        "page-deleted" => Some(shell.t("spaces-done-page-deleted")),
+        "page-kept" => Some(shell.t("spaces-done-page-kept")),
         _ => None,
     };
     render(
@@ -307,6 +365,8 @@ async fn pending_page(
             proposals,
             can_approve,
             decided,
+            files,
+            deletions,
         },
     )
 }

@@ -150,7 +150,15 @@ async fn seed_spaces(db: &Database, data_dir: &std::path::Path) -> Result<(), Db
             .await
             .map_err(|e| DbError::Snapshot(e.to_string()))?;
         let mut tx = db.begin().await?;
-        pages::add_attachment(&mut tx, telework, &charter, "charte-teletravail.txt", None).await?;
+        pages::add_attachment(
+            &mut tx,
+            telework,
+            &charter,
+            "charte-teletravail.txt",
+            None,
+            false,
+        )
+        .await?;
         tx.commit().await?;
     }
 

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod approval;
+pub mod changes;
 pub mod demo;
 pub mod forms;
 pub mod pages;

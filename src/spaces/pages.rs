@@ -33,6 +33,8 @@ pub struct Page {
     pub updated_at: i64,
     pub version: i64,
     pub updated_by_name: String,
+    /// A writer asked for the page's deletion, which waits for a manager.
+    pub deletion_requested: bool,
 }
 
 pub async fn visible_pages(db: &Database, access: &Access) -> Result<Vec<PageSummary>, DbError> {
@@ -96,7 +98,8 @@ pub async fn visible_page(
         Database::Sqlite(pool) => {
             sqlx::query_as(
                 "SELECT p.id, p.parent_id, p.slug, p.title, p.body, p.updated_at, \
-               v.version, v.edited_by_name AS updated_by_name \
+               v.version, v.edited_by_name AS updated_by_name, \
+               (p.deletion_requested_at IS NOT NULL) AS deletion_requested \
              FROM space_pages p JOIN page_versions v ON v.page_id = p.id \
                AND v.version = p.published_version \
              WHERE p.space_id = $1 AND p.slug = $4 AND ($2 \
@@ -114,7 +117,8 @@ pub async fn visible_page(
         Database::Postgres(pool) => {
             sqlx::query_as(
                 "SELECT p.id, p.parent_id, p.slug, p.title, p.body, p.updated_at, \
-               v.version, v.edited_by_name AS updated_by_name \
+               v.version, v.edited_by_name AS updated_by_name, \
+               (p.deletion_requested_at IS NOT NULL) AS deletion_requested \
              FROM space_pages p JOIN page_versions v ON v.page_id = p.id \
                AND v.version = p.published_version \
              WHERE p.space_id = $1 AND p.slug = $4 AND ($2::boolean \
@@ -172,13 +176,34 @@ pub struct Attachment {
     pub file_name: String,
     pub size: i64,
     pub media_type: String,
+    /// `published`, or `pending` a manager's approval (see [`super::changes`]).
+    pub status: String,
+    pub uploaded_by: Option<i64>,
+    /// A writer asked for its removal, which waits for a manager.
+    pub removal_requested: bool,
 }
 
+impl Attachment {
+    pub fn is_pending(&self) -> bool {
+        self.status == "pending"
+    }
+
+    /// Readers see published attachments only; a pending one is seen by whoever added it and
+    /// by those who decide on it.
+    pub fn visible_to(&self, access: &Access, account_id: i64) -> bool {
+        !self.is_pending() || access.can_approve() || self.uploaded_by == Some(account_id)
+    }
+}
+
+const ATTACHMENT_COLUMNS: &str = "id, sha256, file_name, size, media_type, status, uploaded_by, \
+     (removal_requested_at IS NOT NULL) AS removal_requested";
+
+/// Every attachment of a page, pending ones included: filter with [`Attachment::visible_to`].
 pub async fn attachments(db: &Database, page_id: i64) -> Result<Vec<Attachment>, DbError> {
-    Ok(with_db!(db, pool => sqlx::query_as(
-        "SELECT id, sha256, file_name, size, media_type FROM page_attachments \
-         WHERE page_id = $1 ORDER BY file_name, id"
-    ).bind(page_id).fetch_all(pool).await?))
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM page_attachments WHERE page_id = $1 ORDER BY file_name, id"
+    ));
+    Ok(with_db!(db, pool => sqlx::query_as(sql).bind(page_id).fetch_all(pool).await?))
 }
 
 pub async fn attachment(
@@ -186,10 +211,10 @@ pub async fn attachment(
     page_id: i64,
     id: i64,
 ) -> Result<Option<Attachment>, DbError> {
-    Ok(with_db!(db, pool => sqlx::query_as(
-        "SELECT id, sha256, file_name, size, media_type FROM page_attachments \
-         WHERE page_id = $1 AND id = $2"
-    ).bind(page_id).bind(id).fetch_optional(pool).await?))
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM page_attachments WHERE page_id = $1 AND id = $2"
+    ));
+    Ok(with_db!(db, pool => sqlx::query_as(sql).bind(page_id).bind(id).fetch_optional(pool).await?))
 }
 
 /// A page as submitted, already checked.
@@ -329,13 +354,15 @@ pub async fn add_attachment(
     blob: &crate::blobs::StoredBlob,
     file_name: &str,
     account_id: Option<i64>,
+    pending: bool,
 ) -> Result<i64, DbError> {
     let size = i64::try_from(blob.size).unwrap_or(i64::MAX);
+    let status = if pending { "pending" } else { "published" };
     Ok(with_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO page_attachments (page_id, sha256, file_name, size, media_type, uploaded_by, uploaded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
+        "INSERT INTO page_attachments (page_id, sha256, file_name, size, media_type, uploaded_by, \
+         uploaded_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
     ).bind(page_id).bind(&blob.sha256).bind(file_name).bind(size).bind(blob.media_type.as_str())
-     .bind(account_id).bind(now()).fetch_one(conn).await?))
+     .bind(account_id).bind(now()).bind(status).fetch_one(conn).await?))
 }
 
 pub async fn remove_attachment(tx: &mut Tx, page_id: i64, id: i64) -> Result<bool, DbError> {

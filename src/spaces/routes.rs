@@ -49,7 +49,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
             "/spaces/{slug}/pages/{page}/files/{id}/delete",
             delete_attachment,
         );
-    super::approval::routes(table)
+    super::changes::routes(super::approval::routes(table))
 }
 
 /// The space named `slug`, if this agent may read it; else 404.
@@ -182,6 +182,10 @@ struct AttachmentView {
     id: i64,
     file_name: String,
     kib: String,
+    /// Added by a writer, waiting for a manager: readers do not see it yet.
+    pending: bool,
+    /// Its removal was asked for and waits for a manager.
+    removal_requested: bool,
 }
 
 #[derive(Template)]
@@ -197,11 +201,22 @@ struct ShowPage {
     children: Vec<pages::PageSummary>,
     can_write: bool,
     can_delete: bool,
+    /// Deleting the page would only ask a manager to.
+    delete_needs_approval: bool,
 }
 
-fn attachment_views(list: Vec<pages::Attachment>) -> Vec<AttachmentView> {
+/// The attachments of a page this agent may see (pending ones only for their author and the
+/// managers), ready to show.
+fn attachment_views(
+    list: Vec<pages::Attachment>,
+    access: &Access,
+    account_id: i64,
+) -> Vec<AttachmentView> {
     list.into_iter()
+        .filter(|a| a.visible_to(access, account_id))
         .map(|a| AttachmentView {
+            pending: a.is_pending(),
+            removal_requested: a.removal_requested,
             id: a.id,
             file_name: a.file_name,
             kib: (a.size.max(0) as u64).div_ceil(1024).to_string(),
@@ -216,7 +231,11 @@ async fn show_page(
     Path((slug, page)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let (access, page) = readable_page(&state, &user.account, &slug, &page).await?;
-    let attachments = attachment_views(pages::attachments(&state.db, page.id).await?);
+    let attachments = attachment_views(
+        pages::attachments(&state.db, page.id).await?,
+        &access,
+        user.account.id,
+    );
     let children = pages::visible_pages(&state.db, &access)
         .await?
         .into_iter()
@@ -232,6 +251,7 @@ async fn show_page(
             attachments,
             can_write: access.can_write(),
             can_delete: access.can_delete(),
+            delete_needs_approval: access.needs_approval(),
             space: access.space,
             page,
         },
@@ -428,7 +448,11 @@ async fn edit_page_form(
     let excluded = pages::descendants(&visible, page.id);
     let selected = pages::page_audience(&state.db, page.id).await?;
     let picker = picker(&state, &ctx.shell, &selected).await?;
-    let attachments = attachment_views(pages::attachments(&state.db, page.id).await?);
+    let attachments = attachment_views(
+        pages::attachments(&state.db, page.id).await?,
+        &access,
+        user.account.id,
+    );
     render(
         StatusCode::OK,
         &PageFormPage {
@@ -508,6 +532,26 @@ async fn delete_page(
         return Err(AppError::Forbidden);
     }
     let mut tx = state.db.begin().await?;
+    if access.needs_approval() {
+        // The page stays until a manager decides (see `super::changes`).
+        if super::changes::request_deletion(&mut tx, page.id, user.account.id).await? {
+            security_events::record(
+                &mut tx,
+                &actor,
+                "page.delete_request",
+                page_target(page.id),
+                "success",
+                json!({ "space": access.space.slug, "slug": page.slug, "title": page.title }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(Redirect::to(&format!(
+            "/spaces/{}/pending?done=deletion-requested",
+            access.space.slug
+        ))
+        .into_response());
+    }
     pages::delete_page(&mut tx, page.id).await?;
     security_events::record(
         &mut tx,
@@ -645,9 +689,18 @@ async fn upload_attachment(
         .put(file.bytes.to_vec(), media_type)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    // In an approval space, a file added by a writer who cannot approve waits for a manager.
+    let pending = access.needs_approval();
     let mut tx = state.db.begin().await?;
-    let id =
-        pages::add_attachment(&mut tx, page.id, &blob, &file_name, Some(user.account.id)).await?;
+    let id = pages::add_attachment(
+        &mut tx,
+        page.id,
+        &blob,
+        &file_name,
+        Some(user.account.id),
+        pending,
+    )
+    .await?;
     security_events::record(
         &mut tx,
         &actor,
@@ -656,7 +709,7 @@ async fn upload_attachment(
         "success",
         json!({ "space": access.space.slug, "page": page.slug, "attachment": id,
                 "file_name": file_name, "size": blob.size, "sha256": blob.sha256,
-                "media_type": media_type.as_str() }),
+                "media_type": media_type.as_str(), "pending": pending }),
     )
     .await?;
     tx.commit().await?;
@@ -680,19 +733,51 @@ async fn delete_attachment(
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let attachment = pages::attachment(&state.db, page.id, id)
         .await?
+        .filter(|a| a.visible_to(&access, user.account.id))
         .ok_or(AppError::NotFound)?;
+    let details = json!({ "space": access.space.slug, "page": page.slug, "attachment": id,
+                          "file_name": attachment.file_name, "sha256": attachment.sha256 });
     let mut tx = state.db.begin().await?;
-    pages::remove_attachment(&mut tx, page.id, id).await?;
-    security_events::record(
-        &mut tx,
-        &actor,
-        "page.attachment_remove",
-        page_target(page.id),
-        "success",
-        json!({ "space": access.space.slug, "page": page.slug, "attachment": id,
-                "file_name": attachment.file_name, "sha256": attachment.sha256 }),
-    )
-    .await?;
+    if attachment.is_pending() {
+        // A file never published: its author (or a manager) withdraws it at once.
+        if !super::changes::may_withdraw(&attachment, &access, user.account.id) {
+            return Err(AppError::Forbidden);
+        }
+        pages::remove_attachment(&mut tx, page.id, id).await?;
+        security_events::record(
+            &mut tx,
+            &actor,
+            "page.attachment_remove",
+            page_target(page.id),
+            "success",
+            details,
+        )
+        .await?;
+    } else if access.needs_approval() {
+        // A published file stays until a manager approves its removal.
+        if super::changes::request_removal(&mut tx, page.id, id, user.account.id).await? {
+            security_events::record(
+                &mut tx,
+                &actor,
+                "page.attachment_remove_request",
+                page_target(page.id),
+                "success",
+                details,
+            )
+            .await?;
+        }
+    } else {
+        pages::remove_attachment(&mut tx, page.id, id).await?;
+        security_events::record(
+            &mut tx,
+            &actor,
+            "page.attachment_remove",
+            page_target(page.id),
+            "success",
+            details,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Redirect::to(&format!(
         "/spaces/{}/pages/{}/edit",
@@ -724,10 +809,11 @@ async fn download_attachment(
     CurrentUser(user): CurrentUser,
     Path((slug, page, id)): Path<(String, String, String)>,
 ) -> Result<Response, AppError> {
-    let (_, page) = readable_page(&state, &user.account, &slug, &page).await?;
+    let (access, page) = readable_page(&state, &user.account, &slug, &page).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let attachment = pages::attachment(&state.db, page.id, id)
         .await?
+        .filter(|a| a.visible_to(&access, user.account.id))
         .ok_or(AppError::NotFound)?;
     let media_type = MediaType::parse(&attachment.media_type)
         .ok_or_else(|| AppError::Internal("unknown stored media type".into()))?;

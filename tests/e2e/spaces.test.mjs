@@ -166,7 +166,7 @@ test('c. a page written by an editor waits for the manager’s approval', async 
     const admin = await adminContext.newPage();
     await signInAgain(admin, 'admin');
     await admin.goto(`${base}/spaces/communication`);
-    await submitAndWait(admin, () => admin.getByRole('link', { name: 'Pages à approuver (1)' }).click());
+    await submitAndWait(admin, () => admin.getByRole('link', { name: 'Modifications à approuver (1)' }).click());
     await admin.getByText('Lire le texte proposé').click();
     assert.match(await admin.locator('main').innerText(), /Un titre court/);
     await checkPage(admin, 'spaces-pending-manager');

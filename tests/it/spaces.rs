@@ -104,7 +104,7 @@ async fn attach(app: &TestApp, page_id: i64, text: &str) -> i64 {
         .await
         .unwrap();
     let mut tx = app.db().begin().await.unwrap();
-    let id = pages::add_attachment(&mut tx, page_id, &blob, "note.txt", None)
+    let id = pages::add_attachment(&mut tx, page_id, &blob, "note.txt", None, false)
         .await
         .unwrap();
     tx.commit().await.unwrap();
