@@ -109,6 +109,21 @@ impl AgentAudience {
         Ok(Self::from_rules(rows.iter().filter_map(|k| Rule::parse(k))))
     }
 
+    /// The keys read with a session: `keys` space-separated (groups, departments, site), plus
+    /// the account's roles. A disabled account holds none (its session is refused anyway).
+    pub fn of_session(keys: &str, account: &crate::accounts::Account) -> Self {
+        if account.disabled {
+            return Self {
+                keys: BTreeSet::new(),
+            };
+        }
+        Self::from_rules(
+            keys.split_ascii_whitespace()
+                .filter_map(Rule::parse)
+                .chain(account.roles.iter().map(|r| Rule::Role(*r))),
+        )
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(String::as_str)
     }

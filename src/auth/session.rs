@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{self, Account};
+use crate::audience::AgentAudience;
 use crate::db::{Database, DbError, Tx, now};
 use crate::{with_db, with_tx};
 
@@ -41,6 +42,10 @@ pub struct ActiveSession {
     /// Where the account stands in spaces, read with the session: most agents write nowhere
     /// and manage nothing, and the pages then skip the queries that would list those spaces.
     pub standing: SpaceStanding,
+    /// The audience keys the agent holds (groups, department and its parents, site, roles),
+    /// read with the session: the wall and every audience-filtered page bind them as they are,
+    /// without a round trip of their own.
+    pub audience: AgentAudience,
 }
 
 /// Whether an account holds writing or managing roles in any space, as of this request.
@@ -132,8 +137,45 @@ struct SessionRow {
     expires_at: i64,
     writes_in_a_space: bool,
     manages_a_space: bool,
+    /// Space-separated audience keys other than roles (those come with the account).
+    audience_keys: Option<String>,
     #[sqlx(flatten)]
     account: accounts::AccountRoleRow,
+}
+
+/// The whole lookup of a signed-in request, `$agg` being the backend's string aggregate. The
+/// audience keys are gathered as in [`AgentAudience::of_account`] (the department's parents by a
+/// recursive walk, UNION so that a cycle stops), for the session's account only.
+macro_rules! session_select {
+    ($agg:literal) => {
+        concat!(
+            "WITH RECURSIVE me(account_id) AS (SELECT account_id FROM sessions WHERE id_hash = $1), \
+             up(id) AS ( \
+               SELECT p.department_id FROM agent_profiles p JOIN me ON p.account_id = me.account_id \
+                WHERE p.department_id IS NOT NULL \
+               UNION \
+               SELECT d.parent_id FROM departments d JOIN up ON d.id = up.id \
+                WHERE d.parent_id IS NOT NULL) \
+             SELECT s.id_hash, s.account_id, s.csrf_token, s.created_at, s.last_seen_at, \
+             s.expires_at, \
+             EXISTS (SELECT 1 FROM space_members m WHERE m.account_id = s.account_id \
+               AND m.role IN ('contributor', 'editor', 'manager')) AS writes_in_a_space, \
+             EXISTS (SELECT 1 FROM space_members m WHERE m.account_id = s.account_id \
+               AND m.role = 'manager') AS manages_a_space, \
+             (SELECT ", $agg, "(k.key, ' ') FROM ( \
+                SELECT 'group:' || CAST(g.group_id AS TEXT) AS key FROM account_groups g \
+                  JOIN me ON g.account_id = me.account_id \
+                UNION ALL SELECT 'department:' || CAST(up.id AS TEXT) FROM up \
+                UNION ALL SELECT 'site:' || CAST(p.site_id AS TEXT) FROM agent_profiles p \
+                  JOIN me ON p.account_id = me.account_id WHERE p.site_id IS NOT NULL) k) \
+               AS audience_keys, \
+             a.id, a.kind, a.username, a.display_name, a.email, a.password_hash, \
+             a.password_must_change, a.locale, a.disabled, r.role \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             LEFT JOIN account_roles r ON r.account_id = a.id \
+             WHERE s.id_hash = $1 ORDER BY r.role"
+        )
+    };
 }
 
 /// Finds the live session for a cookie token. An expired session is deleted and `None`
@@ -151,19 +193,20 @@ pub async fn load(
     let id_hash = hash_token(token);
     // The account is joined, not left-joined: sessions.account_id references accounts, and a
     // session without its account is no session.
-    let rows: Vec<SessionRow> = with_db!(db, pool => sqlx::query_as(
-        "SELECT s.id_hash, s.account_id, s.csrf_token, s.created_at, s.last_seen_at, \
-         s.expires_at, \
-         EXISTS (SELECT 1 FROM space_members m WHERE m.account_id = s.account_id \
-           AND m.role IN ('contributor', 'editor', 'manager')) AS writes_in_a_space, \
-         EXISTS (SELECT 1 FROM space_members m WHERE m.account_id = s.account_id \
-           AND m.role = 'manager') AS manages_a_space, \
-         a.id, a.kind, a.username, a.display_name, a.email, a.password_hash, \
-         a.password_must_change, a.locale, a.disabled, r.role \
-         FROM sessions s JOIN accounts a ON a.id = s.account_id \
-         LEFT JOIN account_roles r ON r.account_id = a.id \
-         WHERE s.id_hash = $1 ORDER BY r.role"
-    ).bind(&id_hash).fetch_all(pool).await?);
+    let rows: Vec<SessionRow> = match db {
+        Database::Sqlite(pool) => {
+            sqlx::query_as(session_select!("group_concat"))
+                .bind(&id_hash)
+                .fetch_all(pool)
+                .await?
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as(session_select!("string_agg"))
+                .bind(&id_hash)
+                .fetch_all(pool)
+                .await?
+        }
+    };
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -171,6 +214,7 @@ pub async fn load(
         writes: first.writes_in_a_space,
         manages: first.manages_a_space,
     };
+    let audience_keys = first.audience_keys.clone().unwrap_or_default();
     let (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) = (
         first.id_hash.clone(),
         first.account_id,
@@ -208,6 +252,7 @@ pub async fn load(
             last_seen_at: now,
             expires_at,
         },
+        audience: AgentAudience::of_session(&audience_keys, &account),
         account,
         standing,
     }))

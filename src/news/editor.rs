@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::accounts::Role;
-use crate::audience::{AgentAudience, Rule};
+use crate::audience::Rule;
 use crate::blobs::{BlobStore, MediaType, StoredBlob};
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
@@ -408,7 +408,7 @@ async fn create(
             .await;
         }
     };
-    let agent = AgentAudience::of_account(&state.db, user.account.id).await?;
+    let agent = user.audience.clone();
     let caller = Caller {
         db: &state.db,
         actor: &actor,
@@ -428,7 +428,7 @@ async fn edit_page(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let db = &state.db;
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let viewed = service::view(db, &user, &agent, state.clock.now(), id).await?;
     let item = viewed.item;
     let own = item.author_id == Some(user.account.id) && viewed.access.can_write();
@@ -477,7 +477,7 @@ async fn update(
     let id = parse_id(&id)?;
     let db = &state.db;
     let now = state.clock.now();
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let viewed = service::view(db, &user, &agent, now, id).await?;
     let values = FormValues::from_upload(&form);
     let had_image = viewed.item.image_sha256.is_some();
@@ -553,7 +553,7 @@ async fn decide(
         }
         _ => return Err(AppError::BadRequest("error-bad-request")),
     };
-    let agent = AgentAudience::of_account(&state.db, user.account.id).await?;
+    let agent = user.audience.clone();
     let caller = Caller {
         db: &state.db,
         actor: &actor,
@@ -580,7 +580,7 @@ async fn archive(
     Form(_form): Form<EmptyForm>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let agent = AgentAudience::of_account(&state.db, user.account.id).await?;
+    let agent = user.audience.clone();
     let caller = Caller {
         db: &state.db,
         actor: &actor,

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::audience::AgentAudience;
 use crate::blobs::BlobStore;
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
@@ -173,7 +172,7 @@ pub async fn wall(
     let db = &state.db;
     let now = state.clock.now();
     let account = &user.account;
-    let agent = AgentAudience::of_account(db, account.id).await?;
+    let agent = user.audience.clone();
     // The first page comes with the pending mandatory reads, which stay at its top until
     // acknowledged (one more than is shown is asked for, to know whether to link to the full
     // list); later pages come alone.
@@ -255,7 +254,7 @@ async fn to_read_page(
 ) -> Result<Response, AppError> {
     let Query(query) = query.map_err(|_| AppError::BadRequest("error-bad-request"))?;
     let db = &state.db;
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let mut rows = store::unacknowledged(
         db,
         &agent,
@@ -343,7 +342,7 @@ async fn item_page(
     let id = parse_id(&id)?;
     let db = &state.db;
     let now = state.clock.now();
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let viewed = service::view(db, &user, &agent, now, id).await?;
     let item = &viewed.item;
     let access = viewed.access;
@@ -429,7 +428,7 @@ async fn history_page(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let db = &state.db;
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let viewed = service::view(db, &user, &agent, state.clock.now(), id).await?;
     let own = viewed.item.author_id == Some(user.account.id) && viewed.access.can_write();
     if !(viewed.access.can_manage_items() || viewed.access.can_approve() || own) {
@@ -468,7 +467,7 @@ async fn image(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let db = &state.db;
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let viewed = service::view(db, &user, &agent, state.clock.now(), id).await?;
     let (Some(sha), Some(mime)) = (viewed.item.image_sha256, viewed.item.image_type) else {
         return Err(AppError::NotFound);
@@ -513,7 +512,7 @@ async fn acknowledge(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let db = &state.db;
-    let agent = AgentAudience::of_account(db, user.account.id).await?;
+    let agent = user.audience.clone();
     let caller = Caller {
         db,
         actor: &actor,

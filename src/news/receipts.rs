@@ -78,7 +78,7 @@ async fn for_manager(
     id: &str,
 ) -> Result<(Viewed, AgentAudience), AppError> {
     let id = parse_id(id)?;
-    let agent = AgentAudience::of_account(&state.db, user.account.id).await?;
+    let agent = user.audience.clone();
     let viewed = service::view(&state.db, user, &agent, state.clock.now(), id).await?;
     if !viewed.access.can_manage_items() {
         return Err(AppError::NotFound);

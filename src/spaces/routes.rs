@@ -112,7 +112,7 @@ async fn list(
     ctx: PageContext,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, AppError> {
-    let audience = crate::audience::AgentAudience::of_account(&state.db, user.account.id).await?;
+    let audience = user.audience.clone();
     let spaces = store::spaces_for_agent(&state.db, user.account.id, &audience)
         .await?
         .into_iter()

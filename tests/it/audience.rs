@@ -46,6 +46,27 @@ async fn department_rules_reach_sub_departments_and_private_spaces_members_only(
     ] {
         assert!(keys.contains(&expected.as_str()), "{expected} in {keys:?}");
     }
+    // The keys read with a session (what the pages use) are the same as read on their own,
+    // groups included.
+    let group: i64 = beffroi::with_db!(db, pool => sqlx::query_scalar(
+        "INSERT INTO groups (name, source, created_at) VALUES ('Élus', 'local', 0) RETURNING id"
+    ).fetch_one(pool).await.unwrap());
+    beffroi::with_db!(db, pool => sqlx::query(
+        "INSERT INTO account_groups (account_id, group_id) VALUES ($1, $2)"
+    ).bind(clerk).bind(group).execute(pool).await.map(|_| ()).unwrap());
+    let clerk_audience = AgentAudience::of_account(db, clerk).await.unwrap();
+    assert!(clerk_audience.matches([Rule::Group(group).key().as_str()]));
+    let timeouts = app.server.state.timeouts;
+    let mut tx = db.begin().await.unwrap();
+    let (token, _) = beffroi::auth::session::create(&mut tx, clerk, "127.0.0.1", None, timeouts)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let session = beffroi::auth::session::load(db, &token, timeouts)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.audience, clerk_audience);
     let outsider_audience = AgentAudience::of_account(db, outsider).await.unwrap();
     assert!(!outsider_audience.matches([Rule::Department(finances).key().as_str()]));
 
