@@ -187,8 +187,12 @@ impl Database {
             .foreign_keys(true)
             .pragma("mmap_size", "268435456")
             .busy_timeout(Duration::from_secs(10));
+        // No ping before handing out a connection: an embedded database has no peer to lose,
+        // and the ping is a round trip to the connection's thread before every query (a third
+        // of the thread hand-offs of a wall page).
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         restrict_file_mode(path);
