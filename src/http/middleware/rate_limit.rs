@@ -93,13 +93,17 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Requests that are sign-in attempts: the password form, the password change (it checks the
-/// current password, so it would otherwise be a guessing oracle for a stolen session), and the
-/// single sign-on callback (each one costs a token exchange with the provider).
+/// Requests that check a password: the sign-in form and the password change (it checks the
+/// current password, so it would otherwise be a guessing oracle for a stolen session).
+///
+/// The single sign-on callback is not one of them. No password is checked there (the provider
+/// checks it, and limits guessing itself), its `state` is single-use and bound to the browser
+/// and is checked before any exchange with the provider, and every agent passes through it at
+/// each sign-in: agents behind one NAT address arriving in the morning would exhaust one
+/// address's allowance in minutes. The general limit covers floods of it.
 const SIGN_IN_PATHS: &[(Method, &str)] = &[
     (Method::POST, "/login"),
     (Method::POST, crate::http::extract::PASSWORD_PAGE),
-    (Method::GET, crate::auth::oidc::routes::CALLBACK_PATH),
 ];
 
 fn is_sign_in_attempt(request: &Request) -> bool {
