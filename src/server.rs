@@ -204,12 +204,17 @@ pub async fn start(config: Config, db: Database) -> Result<RunningServer, ServeE
     })
 }
 
-/// Deletes dead sessions and forgets idle rate-limit entries, once a minute.
+/// Deletes dead sessions and sign-in counts whose window has passed, and forgets idle
+/// rate-limit entries, once a minute. Every node runs it; the deletes are idempotent.
 async fn housekeeping(state: AppState) {
     let mut ticker = tokio::time::interval(Duration::from_secs(60));
     loop {
         ticker.tick().await;
         state.limiters.shrink();
+        if let Err(e) = crate::auth::sign_in_limit::purge_expired(&state.db, crate::db::now()).await
+        {
+            tracing::warn!(error = %e, "purge of sign-in counts failed");
+        }
         if let Err(e) = crate::auth::oidc::store::purge_expired(&state.db).await {
             tracing::warn!(error = %e, "purge of pending sign-ins failed");
         }

@@ -7,3 +7,4 @@ pub mod oidc;
 pub mod password;
 pub mod session;
 pub mod sessions_page;
+pub mod sign_in_limit;

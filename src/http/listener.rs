@@ -3,9 +3,11 @@
 //! `server.max_connections` connections at once, and one client address (one /64 for IPv6) at
 //! most `server.max_connections_per_ip`; beyond either, a new connection is closed at once,
 //! before any TLS work. A client gets `server.tls_handshake_timeout_secs` to finish its
-//! handshake and `server.header_read_timeout_secs` to send a request's headers (HTTP/1.1); a
+//! handshake and `server.header_read_timeout_secs` to send a request's headers (HTTP/1.1 by
+//! hyper; HTTP/2 by `http::h2_headers`, which watches for header blocks left open); a
 //! connection on which nothing was read or written for `server.idle_timeout_secs` is closed.
-//! HTTP/2 concurrent streams and header lists are capped.
+//! HTTP/2 is configured explicitly rather than on hyper's defaults, which may change: streams,
+//! header lists, frames and reset streams are capped, and the server sends no pings.
 //!
 //! This module never reads or answers a request itself: it hands connections to hyper and the
 //! router, or closes them.
@@ -35,6 +37,7 @@ use tower::ServiceExt;
 
 use crate::config::ServerConfig;
 use crate::http::client_ip::PeerAddr;
+use crate::http::h2_headers::{self, FrameScanner};
 use crate::http::metrics::Metrics;
 
 /// Largest HTTP/1.1 read buffer: the request line and headers must fit in it.
@@ -43,8 +46,19 @@ const MAX_HTTP1_BUFFER: usize = 64 * 1024;
 const MAX_HTTP1_HEADERS: usize = 100;
 /// Streams one HTTP/2 connection may have open at once.
 const MAX_HTTP2_STREAMS: u32 = 100;
-/// Largest decoded header list of one HTTP/2 request (the size of the HTTP/1.1 limit).
+/// Largest decoded header list of one HTTP/2 request (the size of the HTTP/1.1 limit). h2 also
+/// derives from it, and from the frame size, how many CONTINUATION frames one block may take
+/// (RUSTSEC-2024-0332, the CONTINUATION flood): here 5.
 const MAX_HTTP2_HEADER_LIST: u32 = 64 * 1024;
+/// Largest frame the client may send: the protocol's minimum (RFC 9113 §4.2), so that a
+/// header block is many small frames rather than a few large ones.
+const MAX_HTTP2_FRAME: u32 = 16 * 1024;
+/// Streams the client may open and reset before the server has even accepted them, before the
+/// connection is closed (the "Rapid Reset" attack, CVE-2023-44487; h2's default).
+const MAX_HTTP2_PENDING_ACCEPT_RESETS: usize = 20;
+/// Streams the server may reset because of the client's errors before the connection is
+/// closed (RUSTSEC-2024-0003): a browser makes none; a client making hundreds is abusive.
+const MAX_HTTP2_LOCAL_ERROR_RESETS: usize = 256;
 /// A refused connection is logged at most this often, so a flood does not flood the journal.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -151,7 +165,7 @@ async fn serve_one(
     watcher: Watcher,
 ) {
     match transport {
-        Transport::Plain => serve_http(tcp, peer, router, limits, false, watcher).await,
+        Transport::Plain => serve_http(tcp, peer, router, limits, metrics, false, watcher).await,
         Transport::Tls(acceptor) => {
             // A client that never finishes its handshake must not hold a slot for long.
             let tls = match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp))
@@ -172,7 +186,7 @@ async fn serve_one(
             // ALPN decides the protocol (RFC 9113 §3.2): no sniffing of a preface that a slow
             // client could trickle in.
             let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-            serve_http(tls, peer, router, limits, http2, watcher).await;
+            serve_http(tls, peer, router, limits, metrics, http2, watcher).await;
         }
     }
 }
@@ -182,15 +196,26 @@ async fn serve_http<I>(
     peer: SocketAddr,
     router: Router,
     limits: &Limits,
+    metrics: &Metrics,
     http2: bool,
     watcher: Watcher,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
+    // HTTP/2 only: HTTP/1.1 has hyper's header_read_timeout. Until the first request's
+    // headers are in, the connection itself counts as an open header block.
+    let (header_blocks, mut open_block) = if http2 {
+        let started = Instant::now();
+        let (tx, rx) = watch::channel(Some(started));
+        (Some((FrameScanner::new(started), tx)), Some(rx))
+    } else {
+        (None, None)
+    };
     let io = TokioIo::new(Watched {
         inner: io,
         activity: activity.clone(),
+        header_blocks,
     });
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(PeerAddr(peer));
@@ -203,12 +228,16 @@ async fn serve_http<I>(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_HTTP1_BUFFER)
         .max_headers(MAX_HTTP1_HEADERS);
-    // No keep-alive pings: they would count as activity and keep an idle connection open.
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_HTTP2_STREAMS)
-        .max_header_list_size(MAX_HTTP2_HEADER_LIST);
+        .max_header_list_size(MAX_HTTP2_HEADER_LIST)
+        .max_frame_size(MAX_HTTP2_FRAME)
+        .max_pending_accept_reset_streams(MAX_HTTP2_PENDING_ACCEPT_RESETS)
+        .max_local_error_reset_streams(MAX_HTTP2_LOCAL_ERROR_RESETS)
+        // No keep-alive pings: they would count as activity and keep an idle connection open.
+        .keep_alive_interval(None);
     let builder = if http2 {
         builder.http2_only()
     } else {
@@ -228,6 +257,27 @@ async fn serve_http<I>(
         () = activity.idle_for(limits.idle_timeout) => {
             tracing::debug!(%peer, "idle connection closed");
         }
+        () = header_deadline(open_block.as_mut(), limits.header_read_timeout, metrics) => {
+            // Dropped without a GOAWAY: the client is not sending frames the server could
+            // answer, and a polite close would wait on it.
+            tracing::debug!(%peer, "HTTP/2 header block left open too long; connection closed");
+        }
+    }
+}
+
+/// Resolves when an HTTP/2 header block has been open for `limit`, counted in the metrics
+/// before the connection is dropped; never for HTTP/1.1.
+async fn header_deadline(
+    open_block: Option<&mut watch::Receiver<Option<Instant>>>,
+    limit: Duration,
+    metrics: &Metrics,
+) {
+    match open_block {
+        Some(rx) => {
+            h2_headers::block_open_for(rx, limit).await;
+            metrics.count_http2_header_timeout();
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -381,10 +431,12 @@ impl Activity {
     }
 }
 
-/// A stream that records its reads and writes in an [`Activity`].
+/// A stream that records its reads and writes in an [`Activity`], and for HTTP/2 follows the
+/// client's frames to publish since when a header block has been open.
 struct Watched<T> {
     inner: T,
     activity: Activity,
+    header_blocks: Option<(FrameScanner, watch::Sender<Option<Instant>>)>,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -397,6 +449,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.touch();
+            if let Some((scanner, open_since)) = &mut self.header_blocks {
+                scanner.feed(&buf.filled()[before..], Instant::now());
+                let now_open = scanner.open_since();
+                open_since.send_if_modified(|published| {
+                    let changed = *published != now_open;
+                    *published = now_open;
+                    changed
+                });
+            }
         }
         result
     }

@@ -1,8 +1,8 @@
 //! Prometheus metrics, written by hand in the text exposition format: requests by route, method
 //! and status, a latency histogram per route, the database pool, sign-in failures, rate-limit
-//! trips, connections (open, refused by a cap, failed TLS handshakes), the forwarding of the
-//! audit log to a SIEM, and the mail outbox (its gauges are read from the database at each
-//! scrape, as every node shares it). Route labels come from the router's matched path, never
+//! trips, connections (open, refused by a cap, failed TLS handshakes, HTTP/2 header timeouts),
+//! the forwarding of the audit log to a SIEM, and the mail outbox (its gauges are read from the
+//! database at each scrape, as every node shares it). Route labels come from the router's matched path, never
 //! from the raw URL, so label cardinality stays bounded whatever clients request.
 //!
 //! `/metrics` is served only to configured addresses or holders of the bearer token.
@@ -46,6 +46,8 @@ struct Inner {
     connections_open: BTreeMap<&'static str, u64>,
     /// By reason: `error` (a malformed or refused handshake) or `timeout`.
     tls_handshake_failures: BTreeMap<&'static str, u64>,
+    /// HTTP/2 connections closed because a header block stayed open too long.
+    http2_header_timeouts: u64,
     audit_forward: AuditForwardCounters,
     mail_sent: u64,
     mail_failures: BTreeMap<&'static str, u64>,
@@ -127,6 +129,10 @@ impl Metrics {
 
     pub fn count_tls_handshake_failure(&self, reason: &'static str) {
         self.with(|m| *m.tls_handshake_failures.entry(reason).or_default() += 1);
+    }
+
+    pub fn count_http2_header_timeout(&self) {
+        self.with(|m| m.http2_header_timeouts += 1);
     }
 
     /// Entries the SIEM collector is now known to have.
@@ -220,6 +226,9 @@ impl Metrics {
             for (reason, n) in &m.tls_handshake_failures {
                 let _ = writeln!(out, "beffroi_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}");
             }
+            let _ = writeln!(out, "# HELP beffroi_http2_header_timeouts_total HTTP/2 connections closed because a request's headers did not arrive within server.header_read_timeout_secs.");
+            let _ = writeln!(out, "# TYPE beffroi_http2_header_timeouts_total counter");
+            let _ = writeln!(out, "beffroi_http2_header_timeouts_total {}", m.http2_header_timeouts);
             let f = &m.audit_forward;
             if f.active {
                 let _ = writeln!(out, "# HELP beffroi_audit_forwarded_total Audit entries delivered to the SIEM collector.");

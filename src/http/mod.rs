@@ -5,6 +5,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod error;
 pub mod extract;
+pub mod h2_headers;
 pub mod listener;
 pub mod metrics;
 pub mod middleware;

@@ -1,7 +1,8 @@
 //! Two nodes on one PostgreSQL database, as deploy/MULTI-NODE.md describes them behind a load
 //! balancer: a session opened through one is honoured by the other, a sign-out on one ends it on
 //! both, a mandatory read confirmed on one is confirmed everywhere, and audit entries written
-//! by both at once keep one unbroken, verifiable chain. PostgreSQL only: SQLite is one node.
+//! by both at once keep one unbroken, verifiable chain, and sign-in attempts spread over both
+//! count against one allowance. PostgreSQL only: SQLite is one node.
 
 use std::sync::Arc;
 
@@ -20,6 +21,14 @@ use crate::helpers::{Backend, Options, spawn_app, test_config};
 async fn second_node(
     app: &crate::helpers::TestApp,
 ) -> (RunningServer, String, std::path::PathBuf, tempfile::TempDir) {
+    second_node_with(app, &Options::default()).await
+}
+
+/// [`second_node`] with configuration `options` (the first node's, for a consistent cluster).
+async fn second_node_with(
+    app: &crate::helpers::TestApp,
+    options: &Options,
+) -> (RunningServer, String, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
@@ -29,7 +38,7 @@ async fn second_node(
             std::fs::copy(&from, data_dir.join(shared)).unwrap();
         }
     }
-    let config = test_config(&data_dir, &app._db, &Options::default());
+    let config = test_config(&data_dir, &app._db, options);
     let db = beffroi::db::Database::connect(&config).await.unwrap();
     let server = start(config, db).await.unwrap();
     let base = format!("https://127.0.0.1:{}", server.addr.port());
@@ -238,6 +247,134 @@ async fn two_nodes_share_sessions_sign_outs_receipts_and_one_audit_chain() {
             .starts_with("/login"),
         "{:?}",
         r.headers()["location"]
+    );
+    b_server.shutdown().await;
+}
+
+/// A browser of node `base`: keeps cookies, trusts both nodes, sends `base` as its Origin.
+fn browser(certs: &[&std::path::Path], base: &str) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for path in certs {
+        for cert in CertificateDer::pem_file_iter(path).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+    }
+    let tls =
+        rustls::ClientConfig::builder_with_provider(Arc::new(beffroi::tls::crypto_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, base.parse().unwrap());
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// One wrong-password sign-in through the form of node `base`; its response.
+async fn wrong_sign_in(client: &reqwest::Client, base: &str) -> reqwest::Response {
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf(&page).as_str()),
+            ("username", "nobody"),
+            ("password", "wrong password"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_sign_in_allowance() {
+    const ALLOWANCE: usize = 4;
+    let options = Options {
+        extra: format!(
+            "[security]\nsign_in_attempts_per_minute = {ALLOWANCE}\nbackoff_free_failures = 100\n"
+        ),
+        ..Options::default()
+    };
+    let a = crate::helpers::spawn_app_with(
+        Backend::Postgres,
+        Options {
+            extra: options.extra.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (b_server, b_base, b_cert, _b_dir) = second_node_with(&a, &options).await;
+    let a_cert = a.cert_path();
+    let certs = [a_cert.as_path(), b_cert.as_path()];
+
+    // Ten attempts from one address at once, five through each node. Counted per node, each
+    // would let four through (eight in all); counted once, exactly four get an answer on the
+    // password and the others 429.
+    let mut attempts = Vec::new();
+    for i in 0..10 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b_base.clone()
+        };
+        let client = browser(&certs, &base);
+        attempts.push(tokio::spawn(async move {
+            (base.clone(), wrong_sign_in(&client, &base).await.status())
+        }));
+    }
+    let mut let_through = Vec::new();
+    for attempt in attempts {
+        let (base, status) = attempt.await.unwrap();
+        match status {
+            StatusCode::UNAUTHORIZED => let_through.push(base),
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other} from {base}"),
+        }
+    }
+    assert_eq!(let_through.len(), ALLOWANCE, "let through: {let_through:?}");
+    let (count, _) = crate::rate_limit::sign_in_count(a.db(), "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(count, 10, "every attempt of both nodes is in the one count");
+
+    // Either node refuses the next one, saying when the window ends.
+    for base in [&a.base, &b_base] {
+        let r = wrong_sign_in(&browser(&certs, base), base).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{base}");
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{base}: retry-after {retry}");
+    }
+
+    // Once the window has passed (moved into the past, not waited for), both let it in again.
+    crate::rate_limit::age_sign_in_window(a.db(), "127.0.0.1").await;
+    for base in [&b_base, &a.base] {
+        let r = wrong_sign_in(&browser(&certs, base), base).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{base}");
+    }
+    assert_eq!(
+        crate::rate_limit::sign_in_count(a.db(), "127.0.0.1")
+            .await
+            .unwrap()
+            .0,
+        2
     );
     b_server.shutdown().await;
 }

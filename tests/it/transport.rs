@@ -140,8 +140,9 @@ async fn malformed_handshakes_and_stray_bytes_are_closed_and_others_served(backe
         let r = agent.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "after {what}");
     }
-    // An HTTP/2 client that opens its connection and then says nothing is closed once idle:
-    // HTTP/2 has no header timeout, the idle timeout is what frees its slot.
+    // An HTTP/2 client that opens its connection and then says nothing is closed: its first
+    // request's headers are late (and it is idle). Header blocks left open mid-way are in
+    // bad_input.rs.
     let mut config = client_tls(&app.cert_path());
     config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = connect_from(ATTACKER, app.server.addr).await.unwrap();

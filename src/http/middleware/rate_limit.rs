@@ -1,7 +1,15 @@
-//! Per-client-address rate limiting with governor: a general limit on every request and a
-//! tighter one on sign-in attempts. A trip answers 429 with `Retry-After` and is reported as a
-//! security event. State is in memory per node; the per-account sign-in backoff, which matters
-//! across nodes, is in the database (`auth::backoff`).
+//! Per-client-address rate limiting: a general limit on every request and a tighter one on
+//! sign-in attempts. A trip answers 429 with `Retry-After` and is reported as a security event.
+//!
+//! The general limit is in memory, per node (governor): it guards the node's own CPU and pool,
+//! and counting every request in the database would cost a write per request, the very load it
+//! is there to prevent. With N nodes an address gets N times it, which is acceptable for a
+//! flood guard. Sign-in attempts are different: an allowance multiplied by N is N times the
+//! password guesses, so the authoritative count is in the database, shared by every node
+//! (`auth::sign_in_limit`). An in-memory sign-in limiter stays in front of it, at twice the
+//! allowance, so that a flood from one address costs at most that many database writes per
+//! minute per node while never deciding before the shared count does. The per-account backoff
+//! (`auth::backoff`) is in the database too.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -15,6 +23,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::AppState;
+use crate::auth::sign_in_limit;
 use crate::config::SecurityConfig;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::AppError;
@@ -24,7 +33,10 @@ use crate::telemetry::RequestId;
 #[derive(Clone)]
 pub struct RateLimiters {
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The per-node flood shield in front of the shared sign-in count.
     sign_in: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// `security.sign_in_attempts_per_minute`: the allowance of an address, cluster-wide.
+    sign_in_allowance: i64,
     /// One security event per address per minute: a flood must not flood the journal too (and
     /// make journald drop other events). Every refusal is still counted in the metrics.
     reported: Arc<DefaultKeyedRateLimiter<IpAddr>>,
@@ -38,10 +50,16 @@ impl RateLimiters {
     pub fn new(config: &SecurityConfig) -> Self {
         let general = Quota::per_second(nonzero(config.requests_per_second))
             .allow_burst(nonzero(config.request_burst));
-        let sign_in = Quota::per_minute(nonzero(config.sign_in_attempts_per_minute));
+        // Twice the allowance: on one node the shared count always trips first (so its
+        // Retry-After, the end of the window, is the one clients see), and a flood past it
+        // still stops costing database writes.
+        let sign_in = Quota::per_minute(nonzero(
+            config.sign_in_attempts_per_minute.saturating_mul(2),
+        ));
         Self {
             general: Arc::new(RateLimiter::keyed(general)),
             sign_in: Arc::new(RateLimiter::keyed(sign_in)),
+            sign_in_allowance: i64::from(config.sign_in_attempts_per_minute),
             reported: Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN))),
         }
     }
@@ -62,10 +80,12 @@ impl RateLimiters {
 }
 
 /// The key an address is limited under: IPv4 addresses alone, IPv6 addresses by their /64,
-/// since one client usually holds a whole /64 and could otherwise rotate through it.
+/// since one client usually holds a whole /64 and could otherwise rotate through it. An
+/// IPv4-mapped address (a dual-stack listener) is its IPv4 address: taken as IPv6, every IPv4
+/// client would fall in the one /64 `::`, and share one allowance.
 pub fn limit_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+    match ip.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4,
         IpAddr::V6(v6) => {
             let s = v6.segments();
             IpAddr::from(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
@@ -73,8 +93,35 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Paths whose POST is a sign-in attempt.
-const SIGN_IN_PATHS: &[&str] = &["/login"];
+/// Requests that check a password: the sign-in form and the password change (it checks the
+/// current password, so it would otherwise be a guessing oracle for a stolen session).
+///
+/// The single sign-on callback is not one of them. No password is checked there (the provider
+/// checks it, and limits guessing itself), its `state` is single-use and bound to the browser
+/// and is checked before any exchange with the provider, and every agent passes through it at
+/// each sign-in: agents behind one NAT address arriving in the morning would exhaust one
+/// address's allowance in minutes. The general limit covers floods of it.
+const SIGN_IN_PATHS: &[(Method, &str)] = &[
+    (Method::POST, "/login"),
+    (Method::POST, crate::http::extract::PASSWORD_PAGE),
+];
+
+fn is_sign_in_attempt(request: &Request) -> bool {
+    SIGN_IN_PATHS
+        .iter()
+        .any(|(method, path)| request.method() == method && request.uri().path() == *path)
+}
+
+/// Counts a sign-in attempt in the shared table; the number of seconds to wait when the
+/// address has used up its allowance for the current window.
+async fn shared_sign_in_check(state: &AppState, key: IpAddr) -> Result<Result<(), u64>, AppError> {
+    let now = crate::db::now();
+    let count = sign_in_limit::count_attempt(&state.db, key, now).await?;
+    if count.attempts > state.limiters.sign_in_allowance {
+        return Ok(Err(count.retry_after_secs(now)));
+    }
+    Ok(Ok(()))
+}
 
 pub async fn limit_requests(
     State(state): State<AppState>,
@@ -89,11 +136,16 @@ pub async fn limit_requests(
     let key = limit_key(ip);
     let mut verdict =
         RateLimiters::check(&state.limiters.general, &key).map_err(|s| ("general", s));
-    if verdict.is_ok()
-        && request.method() == Method::POST
-        && SIGN_IN_PATHS.contains(&request.uri().path())
-    {
+    if verdict.is_ok() && is_sign_in_attempt(&request) {
         verdict = RateLimiters::check(&state.limiters.sign_in, &key).map_err(|s| ("sign_in", s));
+        if verdict.is_ok() {
+            // Fails closed: a sign-in that cannot be counted is not let through (the generic
+            // error page; the detail is logged).
+            verdict = match shared_sign_in_check(&state, key).await {
+                Ok(v) => v.map_err(|s| ("sign_in", s)),
+                Err(e) => return e.into_response(),
+            };
+        }
     }
     match verdict {
         Ok(()) => next.run(request).await,
@@ -137,5 +189,9 @@ mod tests {
         assert_ne!(limit_key(a), limit_key(c));
         let v4: IpAddr = "192.0.2.7".parse().unwrap();
         assert_eq!(limit_key(v4), v4);
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let other_mapped: IpAddr = "::ffff:192.0.2.8".parse().unwrap();
+        assert_eq!(limit_key(mapped), v4);
+        assert_ne!(limit_key(mapped), limit_key(other_mapped));
     }
 }
