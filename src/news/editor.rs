@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::accounts::Role;
 use crate::audience::{AgentAudience, Rule};
-use crate::blobs::{BlobStore, MediaType, StoredBlob};
+use crate::blobs::{BlobError, MediaType, StoredBlob};
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
 use crate::http::pages::{PageContext, Shell, render};
@@ -335,13 +335,17 @@ async fn stored_image(
     let (Some(file), Some(media)) = (form.file("image"), image_type(form)?) else {
         return Ok(None);
     };
-    BlobStore::in_data_dir(&state.config.storage.data_dir)
+    state
+        .blobs
         .put(file.bytes.to_vec(), media)
         .await
         .map(Some)
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store a news image");
-            "error-internal"
+            match e {
+                BlobError::Unavailable(_) => "error-storage-unavailable",
+                _ => "error-internal",
+            }
         })
 }
 
