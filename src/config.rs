@@ -1346,7 +1346,7 @@ impl Config {
 
 /// Reads a one-line secret file, refusing it when others can read it.
 pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
-    check_private_file(path)?;
+    check_private_file(path).map_err(|e| invalid(key, e.to_string()))?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
     let trimmed = text.trim();
