@@ -175,3 +175,143 @@ fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn parse(s3: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::from_toml(
+            &format!("[storage]\nblob_store = \"s3\"\n[storage.s3]\n{s3}"),
+            Path::new("test.toml"),
+            Vec::new(),
+        )
+    }
+
+    const GOOD: &str = "endpoint = \"https://s3.agence.gouv.fr:3900\"\nbucket = \"beffroi\"\n\
+                        region = \"garage\"\naccess_key_id = \"GK31c2f218a2e44f485b94239e\"\n\
+                        secret_access_key_file = \"/etc/beffroi/s3-secret\"\n";
+
+    #[test]
+    fn every_bad_value_names_its_key() {
+        let ok = parse(GOOD).unwrap();
+        let s3 = ok.storage.s3.unwrap();
+        assert!(s3.path_style && s3.prefix.is_empty() && s3.timeout_seconds == 30);
+        assert!(
+            parse(&GOOD.replace("https://s3.agence.gouv.fr:3900", "http://[::1]:3900")).is_ok()
+        );
+        for (change, key) in [
+            (
+                ("https://s3.agence.gouv.fr:3900", "http://s3.agence.gouv.fr"),
+                "storage.s3.endpoint",
+            ),
+            (
+                ("https://s3.agence.gouv.fr:3900", "ftp://s3.agence.gouv.fr"),
+                "storage.s3.endpoint",
+            ),
+            (
+                (
+                    "https://s3.agence.gouv.fr:3900",
+                    "https://k:s@s3.agence.gouv.fr",
+                ),
+                "storage.s3.endpoint",
+            ),
+            (
+                (
+                    "https://s3.agence.gouv.fr:3900",
+                    "https://s3.agence.gouv.fr/beffroi",
+                ),
+                "storage.s3.endpoint",
+            ),
+            (
+                ("https://s3.agence.gouv.fr:3900", "s3.agence.gouv.fr"),
+                "storage.s3.endpoint",
+            ),
+            (("\"beffroi\"", "\"Beffroi\""), "storage.s3.bucket"),
+            (("\"beffroi\"", "\"ab\""), "storage.s3.bucket"),
+            (("\"beffroi\"", "\"-beffroi\""), "storage.s3.bucket"),
+            (("\"garage\"", "\"\""), "storage.s3.region"),
+            (("\"garage\"", "\"eu west\""), "storage.s3.region"),
+            (
+                ("\"GK31c2f218a2e44f485b94239e\"", "\"GK 31\""),
+                "storage.s3.access_key_id",
+            ),
+            (
+                ("\"/etc/beffroi/s3-secret\"", "\"s3-secret\""),
+                "storage.s3.secret_access_key_file",
+            ),
+        ] {
+            let err = parse(&GOOD.replace(change.0, change.1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(key), "{change:?}: {err}");
+        }
+        for (extra, key) in [
+            ("prefix = \"beffroi\"\n", "storage.s3.prefix"),
+            ("prefix = \"/beffroi/\"\n", "storage.s3.prefix"),
+            ("prefix = \"a//b/\"\n", "storage.s3.prefix"),
+            ("prefix = \"a/../b/\"\n", "storage.s3.prefix"),
+            ("prefix = \"a b/\"\n", "storage.s3.prefix"),
+            ("timeout_seconds = 0\n", "storage.s3.timeout_seconds"),
+            ("ca_file = \"ca.pem\"\n", "storage.s3.ca_file"),
+            ("path_style = \"yes\"\n", "storage.s3.path_style"),
+            (
+                "secret_access_key = \"x\"\n",
+                "storage.s3.secret_access_key",
+            ),
+            ("sekret = 1\n", "storage.s3"),
+        ] {
+            let err = parse(&format!("{GOOD}{extra}")).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{extra}: {err}");
+        }
+        assert!(parse(&format!("{GOOD}prefix = \"site-a/files/\"\n")).is_ok());
+        // Dots need path style: `*.endpoint` would not cover `a.b.endpoint`.
+        let dotted = GOOD.replace("\"beffroi\"", "\"beffroi.fichiers\"");
+        assert!(parse(&dotted).is_ok());
+        let err = parse(&format!("{dotted}path_style = false\n")).unwrap_err();
+        assert!(err.to_string().starts_with("storage.s3.bucket"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_key_never_shows_in_debug_output_or_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "wJalrXUtnFEMI-K7MDENG-do-not-print";
+        let file = dir.path().join("s3-secret");
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // Port 9 (discard) on loopback: nothing listens, so every request fails at once.
+        let config = parse(
+            &GOOD
+                .replace("https://s3.agence.gouv.fr:3900", "http://127.0.0.1:9")
+                .replace("/etc/beffroi/s3-secret", file.to_str().unwrap()),
+        )
+        .unwrap();
+        let store = crate::blobs::BlobStore::from_config(&config).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let errors = runtime.block_on(async {
+            vec![
+                store.get(&"a".repeat(64)).await.unwrap_err(),
+                store
+                    .put(b"x".to_vec(), crate::blobs::MediaType::Text)
+                    .await
+                    .unwrap_err(),
+                store.ping().await.unwrap_err(),
+            ]
+        });
+        for error in &errors {
+            assert!(
+                matches!(error, crate::blobs::BlobError::Unavailable(_)),
+                "{error:?}"
+            );
+        }
+        let printed = format!("{store:?} {config:?} {errors:?} {}", errors[0]);
+        assert!(printed.contains("127.0.0.1:9"), "{printed}");
+        assert!(!printed.contains(secret), "{printed}");
+    }
+}
