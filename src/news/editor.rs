@@ -327,6 +327,15 @@ fn image_type(form: &UploadForm) -> Result<Option<MediaType>, &'static str> {
         .ok_or("news-error-image-type")
 }
 
+/// The status of the form shown again with message `e`: the file store's outage is not the
+/// editor's mistake (the form keeps what they typed either way).
+fn refusal_status(e: &str) -> StatusCode {
+    match e {
+        "error-storage-unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 /// Checks and stores the uploaded image, if one was chosen.
 async fn stored_image(
     state: &AppState,
@@ -404,7 +413,7 @@ async fn create(
             return form_page(
                 &state,
                 ctx.shell,
-                StatusCode::BAD_REQUEST,
+                refusal_status(e),
                 Some(e),
                 target,
                 values,
@@ -510,7 +519,7 @@ async fn update(
             return form_page(
                 &state,
                 ctx.shell,
-                StatusCode::BAD_REQUEST,
+                refusal_status(e),
                 Some(e),
                 target,
                 values,
