@@ -231,7 +231,7 @@ pub async fn restore(
         .iter()
         .filter(|m| m.name.starts_with(super::create::FILES_PREFIX))
         .count()
-        - skipped.len();
+        .saturating_sub(skipped.len());
     if blobs.s3().is_none() {
         let files_live = data_dir.join("files");
         if files_live.exists() {

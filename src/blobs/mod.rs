@@ -162,6 +162,7 @@ impl BlobStore {
         if hex::encode(Sha256::digest(&bytes)) != sha256 {
             return Err(BlobError::Altered(sha256.to_owned()));
         }
+        // The media type is not stored with the bytes (the row referring to them holds it).
         self.put(bytes, MediaType::Text).await.map(|_| ())
     }
 

@@ -128,7 +128,7 @@ impl S3Store {
         sigv4::encode_path(&format!("{}/{}{key}", self.bucket_path, self.prefix))
     }
 
-    /// Sends a signed request; `key_path` is the already-encoded path after the origin.
+    /// Sends a signed request; `path` is the already-encoded path after the origin.
     async fn send(
         &self,
         method: reqwest::Method,
