@@ -750,6 +750,14 @@ async fn check_config(path: &Path) -> Result<(), String> {
     if let Some(smtp) = &config.smtp {
         check_smtp(&config, smtp).await?;
     }
+    let blobs = crate::blobs::BlobStore::from_config(&config).map_err(|e| e.to_string())?;
+    if blobs.s3().is_some() {
+        blobs.ping().await.map_err(|e| format!("storage.s3: {e}"))?;
+        say!(
+            "ok   file store {} answers and accepts the credentials",
+            blobs.describe()
+        );
+    }
     if let crate::config::DatabaseTarget::Sqlite(path) = config.database_target() {
         // check-config changes nothing: a missing database is reported, not created.
         if !path.exists() {

@@ -326,6 +326,21 @@ pub struct StorageConfig {
     /// File holding the migration role's password.
     pub migration_password_file: Option<PathBuf>,
     pub max_connections: u32,
+    /// Where uploaded files are kept: `<data_dir>/files` or an S3-compatible server.
+    pub blob_store: BlobStoreKind,
+    /// The S3-compatible server, with `blob_store = "s3"`.
+    pub s3: Option<crate::blobs::s3::S3Config>,
+}
+
+/// `storage.blob_store`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreKind {
+    /// `<data_dir>/files`: one node, or several sharing the directory.
+    #[default]
+    Local,
+    /// An S3-compatible server (`[storage.s3]`), shared by every node.
+    S3,
 }
 
 impl Default for StorageConfig {
@@ -337,6 +352,8 @@ impl Default for StorageConfig {
             migration_database_url: None,
             migration_password_file: None,
             max_connections: 10,
+            blob_store: BlobStoreKind::Local,
+            s3: None,
         }
     }
 }
@@ -774,7 +791,7 @@ fn default_smtp_timeout() -> u64 {
 }
 
 /// A host name that can only mean this machine.
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     bare.eq_ignore_ascii_case("localhost")
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -924,6 +941,11 @@ const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
     ("scim.token", "scim.token_file"),
     ("scim.bearer_token", "scim.token_file"),
     ("smtp.password", "smtp.password_file"),
+    (
+        "storage.s3.secret_access_key",
+        "storage.s3.secret_access_key_file",
+    ),
+    ("storage.s3.secret_key", "storage.s3.secret_access_key_file"),
 ];
 
 /// Which database the URL points at.
@@ -1124,6 +1146,24 @@ impl Config {
         if self.storage.max_connections == 0 {
             return Err(invalid("storage.max_connections", "must be at least 1"));
         }
+        match (self.storage.blob_store, &self.storage.s3) {
+            (BlobStoreKind::S3, Some(s3)) => s3.validate()?,
+            (BlobStoreKind::S3, None) => {
+                return Err(invalid(
+                    "storage.s3",
+                    "storage.blob_store = \"s3\" needs the [storage.s3] section (endpoint, \
+                     bucket, region, access_key_id, secret_access_key_file)",
+                ));
+            }
+            (BlobStoreKind::Local, Some(_)) => {
+                return Err(invalid(
+                    "storage.blob_store",
+                    "[storage.s3] is set but blob_store is \"local\"; set blob_store = \"s3\" \
+                     or remove [storage.s3]",
+                ));
+            }
+            (BlobStoreKind::Local, None) => {}
+        }
         if self.session.idle_timeout_minutes == 0 {
             return Err(invalid(
                 "session.idle_timeout_minutes",
@@ -1252,6 +1292,12 @@ impl Config {
         if let Some(p) = self.smtp.as_ref().and_then(|s| s.password_file.as_ref()) {
             files.push(("smtp.password_file", p.clone()));
         }
+        if let Some(s3) = &self.storage.s3 {
+            files.push((
+                "storage.s3.secret_access_key_file",
+                s3.secret_access_key_file.clone(),
+            ));
+        }
         files
     }
 
@@ -1300,7 +1346,7 @@ impl Config {
 
 /// Reads a one-line secret file, refusing it when others can read it.
 pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
-    check_private_file(path)?;
+    check_private_file(path).map_err(|e| invalid(key, e.to_string()))?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
     let trimmed = text.trim();
@@ -1371,14 +1417,14 @@ fn apply_env_overrides(
 
 fn reject_inline_secrets(table: &toml::Table) -> Result<(), ConfigError> {
     for (dotted, file_key) in INLINE_SECRET_KEYS {
-        let Some((section, key)) = dotted.split_once('.') else {
+        let Some((parents, key)) = dotted.rsplit_once('.') else {
             continue;
         };
-        if table
-            .get(section)
-            .and_then(|s| s.as_table())
-            .is_some_and(|s| s.contains_key(key))
-        {
+        let mut section = Some(table);
+        for name in parents.split('.') {
+            section = section.and_then(|t| t.get(name)).and_then(|v| v.as_table());
+        }
+        if section.is_some_and(|s| s.contains_key(key)) {
             return Err(invalid(
                 dotted,
                 format!(

@@ -54,7 +54,8 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> Result<(), String> {
     // comes first: spaces and news look its departments and sites up by name.
     seed(&db).await?;
     crate::directory::demo::seed(&db).await?;
-    crate::spaces::demo::seed(&db, &config.storage.data_dir).await?;
+    let blobs = crate::blobs::BlobStore::from_config(&config).map_err(|e| e.to_string())?;
+    crate::spaces::demo::seed(&db, &blobs).await?;
     crate::news::demo::seed(&db).await?;
 
     let running = server::start(config, db).await.map_err(|e| e.to_string())?;

@@ -81,6 +81,8 @@ pub struct AppInner {
     pub scim: Option<Arc<scim::ScimSettings>>,
     /// The Content-Security-Policy of every response.
     pub csp: security_headers::Policy,
+    /// Where uploaded files are kept (local directory or S3), built once at start.
+    pub blobs: blobs::BlobStore,
     /// Group commit for audit entries that record no other change.
     pub audit: audit::appender::GroupAppender,
     /// The organisation's name, colours, images and footer links, as every page shows them.
@@ -139,7 +141,9 @@ impl AppState {
             .unwrap_or_default();
         let scim = scim::ScimSettings::from_config(&config)?.map(Arc::new);
         let mail = mail::from_config(&config)?;
+        let blobs = blobs::BlobStore::from_config(&config)?;
         Ok(Self(Arc::new(AppInner {
+            blobs,
             mail,
             audit: audit::appender::GroupAppender::spawn(db.clone()),
             branding: branding::BrandingCache::default(),

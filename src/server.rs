@@ -90,9 +90,13 @@ pub fn snapshot_policy(config: &Config, skip: bool) -> Result<SnapshotPolicy, Co
 /// Refuses to run with secret-bearing files others can read.
 pub fn check_file_modes(config_path: &std::path::Path, config: &Config) -> Result<(), ConfigError> {
     check_private_file(config_path)?;
-    for (_, path) in config.secret_files() {
+    for (key, path) in config.secret_files() {
         if path.exists() || !config.tls_is_self_managed() {
-            check_private_file(&path)?;
+            // The key too: "cannot read /etc/beffroi/x" alone does not say which setting.
+            check_private_file(&path).map_err(|e| ConfigError::Invalid {
+                key: key.into(),
+                reason: e.to_string(),
+            })?;
         }
     }
     Ok(())

@@ -70,6 +70,7 @@ error-method = This address does not accept that method.
 error-internal = Something went wrong on our side. If it persists, give the identifier below to your IT support.
 error-unavailable = The service is briefly unavailable. Try again in a moment.
 error-idp-unavailable = The identity provider does not answer. Try again in a few minutes; if it persists, tell your IT support.
+error-storage-unavailable = The file store does not answer, so this file cannot be read or saved now. Try again in a few minutes; if it persists, tell your IT support.
 error-sso-rejected = Sign-in was refused: the identity provider's answer failed our security checks. Start again; if it happens again, tell your IT support.
 error-sso-expired = This sign-in request has expired, was already used, or was started in another browser. Start signing in again.
 error-sso-provider-refused = The identity provider did not accept the sign-in.

@@ -70,6 +70,7 @@ error-method = Cette adresse n’accepte pas cette méthode.
 error-internal = Une erreur est survenue de notre côté. Si elle persiste, transmettez l’identifiant ci-dessous à votre support informatique.
 error-unavailable = Le service est momentanément indisponible. Réessayez dans un instant.
 error-idp-unavailable = Le fournisseur d’identité ne répond pas. Réessayez dans quelques minutes ; si le problème persiste, prévenez votre support informatique.
+error-storage-unavailable = Le stockage des fichiers ne répond pas : ce fichier ne peut être ni lu ni enregistré pour l’instant. Réessayez dans quelques minutes ; si le problème persiste, prévenez votre support informatique.
 error-sso-rejected = La connexion a été refusée : la réponse du fournisseur d’identité n’a pas passé nos contrôles de sécurité. Recommencez ; si cela se reproduit, prévenez votre support informatique.
 error-sso-expired = Cette demande de connexion a expiré, a déjà servi ou a été commencée dans un autre navigateur. Recommencez la connexion.
 error-sso-provider-refused = Le fournisseur d’identité n’a pas accepté la connexion.

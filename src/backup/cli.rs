@@ -432,10 +432,14 @@ async fn restore(
         say!("ok   replaced data set aside: {}", p.display());
     }
     say!(
-        "ok   restored the database (schema {}) and {} uploaded files",
+        "ok   restored the database (schema {}) and {} uploaded files into {}",
         report.schema_version,
-        report.files
+        report.files,
+        report.files_into
     );
+    for s in &report.skipped {
+        say!("note left out (not a blob id, which the file store cannot hold): {s}");
+    }
     if !report.migrations_applied.is_empty() {
         say!("ok   applied migrations: {:?}", report.migrations_applied);
     }

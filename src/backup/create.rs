@@ -3,6 +3,10 @@
 //! age into `<dir>/beffroi-<time>-<instance>.tar.age`, hashing each member on the way, and
 //! write the signed manifests.
 //!
+//! The files come from the configured blob store: `<data_dir>/files`, or the S3 bucket, whose
+//! objects are listed, read one at a time (each re-hashed against its key) and archived under the
+//! same `files/ab/cdef…` names, so that an archive restores to either kind of store.
+//!
 //! The only plaintext written to disk is the database snapshot, in a private temporary
 //! directory inside the data directory (where the live database already is), removed at the end.
 //! The archive is first written as `….partial` and renamed once complete and synced, so a crash
@@ -66,7 +70,30 @@ pub struct CreateReport {
 /// A file to archive under `name`.
 struct Source {
     name: String,
-    path: PathBuf,
+    origin: Origin,
+}
+
+enum Origin {
+    /// A file on this machine.
+    File(PathBuf),
+    /// An object of the S3 blob store, of the size its listing gave.
+    Blob { sha256: String, size: u64 },
+}
+
+impl Source {
+    fn file(name: impl Into<String>, path: PathBuf) -> Self {
+        Self {
+            name: name.into(),
+            origin: Origin::File(path),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.origin {
+            Origin::File(path) => path.display().to_string(),
+            Origin::Blob { sha256, .. } => format!("object {sha256}"),
+        }
+    }
 }
 
 /// Takes a backup, records it in the audit log (success or failure) and returns what it wrote.
@@ -172,38 +199,56 @@ async fn create_unaudited(
     };
 
     let snapshot_seconds = snapshot_started.elapsed().as_secs_f64();
-    let mut sources = vec![Source {
-        name: db_member.into(),
-        path: snapshot,
-    }];
+    let mut sources = vec![Source::file(db_member, snapshot)];
     // The files after the database: a row written during the backup may miss its file in the
     // archive only if that file was also written after the snapshot.
     let mut skipped = Vec::new();
-    let files_dir = data_dir.join("files");
-    if files_dir.is_dir() {
-        collect_files(&files_dir, &files_dir, &mut sources, &mut skipped)?;
+    let blobs = crate::blobs::BlobStore::from_config(config)?;
+    if let Some(s3) = blobs.s3() {
+        let objects = s3
+            .list()
+            .await
+            .map_err(|e| BackupError::Blobs(e.to_string()))?;
+        for object in objects {
+            match crate::blobs::id_of_key(&object.key) {
+                Some(sha256) => sources.push(Source {
+                    name: format!("{FILES_PREFIX}{}", object.key),
+                    origin: Origin::Blob {
+                        sha256,
+                        size: object.size,
+                    },
+                }),
+                // Not one Beffroi wrote: nothing refers to it, and a restore could not check it.
+                None => skipped.push(format!(
+                    "{}{} in bucket {} (not a blob id)",
+                    s3.prefix, object.key, s3.bucket
+                )),
+            }
+        }
+    } else {
+        let files_dir = data_dir.join("files");
+        if files_dir.is_dir() {
+            collect_files(&files_dir, &files_dir, &mut sources, &mut skipped)?;
+        }
     }
-    sources.push(Source {
-        name: CONFIG_MEMBER.into(),
-        path: options.config_path.clone(),
-    });
-    sources.push(Source {
-        name: INSTANCE_ID_MEMBER.into(),
-        path: super::instance_id_path(data_dir),
-    });
+    sources.push(Source::file(CONFIG_MEMBER, options.config_path.clone()));
+    sources.push(Source::file(
+        INSTANCE_ID_MEMBER,
+        super::instance_id_path(data_dir),
+    ));
     // The signing key travels with the data so that a restored instance is the same instance:
     // its audit checkpoints and later backups verify with the key auditors recorded. Only the
     // holders of the recipients' identities can read it, and they can read every row anyway.
-    sources.push(Source {
-        name: SIGNING_KEY_MEMBER.into(),
-        path: key_path.clone(),
-    });
+    sources.push(Source::file(SIGNING_KEY_MEMBER, key_path.clone()));
 
     let mut total = 0u64;
     for s in &sources {
-        total += std::fs::metadata(&s.path)
-            .map_err(BackupError::io(&s.path))?
-            .len();
+        total += match &s.origin {
+            Origin::File(path) => std::fs::metadata(path)
+                .map_err(BackupError::io(path))?
+                .len(),
+            Origin::Blob { size, .. } => *size,
+        };
     }
     options.progress.set_total(total);
 
@@ -229,10 +274,16 @@ async fn create_unaudited(
     let signer = Arc::new(signer);
     let signer_for_task = signer.clone();
     let partial_for_task = partial.clone();
+    // The archive is written on a blocking thread, which fetches S3 objects through the runtime.
+    let fetcher = BlobFetcher {
+        runtime: tokio::runtime::Handle::current(),
+        blobs,
+    };
     let written = tokio::task::spawn_blocking(move || {
         write_archive(
             &partial_for_task,
             &sources,
+            &fetcher,
             &recipients,
             manifest,
             &signer_for_task,
@@ -331,10 +382,7 @@ fn collect_files(
         if kind.is_dir() {
             collect_files(root, &path, out, skipped)?;
         } else if kind.is_file() {
-            out.push(Source {
-                name: format!("{FILES_PREFIX}{relative}"),
-                path,
-            });
+            out.push(Source::file(format!("{FILES_PREFIX}{relative}"), path));
         } else {
             skipped.push(format!("{} (not a regular file)", path.display()));
         }
@@ -349,6 +397,7 @@ fn collect_files(
 fn write_archive(
     partial: &Path,
     sources: &[Source],
+    fetcher: &BlobFetcher,
     recipients: &[age::x25519::Recipient],
     manifest: Manifest,
     signer: &CheckpointSigner,
@@ -379,7 +428,7 @@ fn write_archive(
             file.sync_all()?;
             Ok((size, sha256))
         });
-        let produced = write_tar(plain_tx, sources, manifest, signer, progress);
+        let produced = write_tar(plain_tx, sources, fetcher, manifest, signer, progress);
         (produced, pipeline::join(encrypt), pipeline::join(write))
     });
     // The first real failure, from the end of the line back: a stage that failed only because
@@ -394,9 +443,32 @@ fn write_archive(
     Ok((manifest, size, sha256, plaintext))
 }
 
+/// Reads S3 objects for the archive writer, from its blocking thread.
+struct BlobFetcher {
+    runtime: tokio::runtime::Handle,
+    blobs: crate::blobs::BlobStore,
+}
+
+impl BlobFetcher {
+    /// The object's bytes, checked against their id; an object gone or altered since the
+    /// listing fails the backup rather than archiving something a restore would refuse.
+    fn fetch(&self, sha256: &str) -> Result<Vec<u8>, BackupError> {
+        self.runtime
+            .block_on(self.blobs.get(sha256))
+            .map_err(|e| BackupError::Blobs(e.to_string()))?
+            .ok_or_else(|| {
+                BackupError::Blobs(format!(
+                    "object {sha256} was listed but is gone from {}",
+                    self.blobs.describe()
+                ))
+            })
+    }
+}
+
 fn write_tar(
     out: pipeline::BlockWriter,
     sources: &[Source],
+    fetcher: &BlobFetcher,
     mut manifest: Manifest,
     signer: &CheckpointSigner,
     progress: &Progress,
@@ -406,17 +478,24 @@ fn write_tar(
     let mtime = u64::try_from(manifest.created_unix).unwrap_or(0);
     let mut plaintext = 0u64;
     for source in sources {
-        let file = std::fs::File::open(&source.path).map_err(BackupError::io(&source.path))?;
-        let size = file
-            .metadata()
-            .map_err(BackupError::io(&source.path))?
-            .len();
+        let (content, size): (Box<dyn Read>, u64) = match &source.origin {
+            Origin::File(path) => {
+                let file = std::fs::File::open(path).map_err(BackupError::io(path))?;
+                let size = file.metadata().map_err(BackupError::io(path))?.len();
+                (Box::new(file), size)
+            }
+            Origin::Blob { sha256, .. } => {
+                let bytes = fetcher.fetch(sha256)?;
+                let size = bytes.len() as u64;
+                (Box::new(io::Cursor::new(bytes)), size)
+            }
+        };
         let mut header = member_header(size, mtime);
         // A file that grows while archived is cut at the size in its header; one that shrinks
         // is caught below. Either way the header and the bytes agree.
         let mut reader = BufReader::with_capacity(
             pipeline::BLOCK,
-            HashingReader::new(file.take(size), Some(progress)),
+            HashingReader::new(content.take(size), Some(progress)),
         );
         tar.append_data(&mut header, &source.name, &mut reader)
             .map_err(BackupError::io(stage))?;
@@ -425,7 +504,7 @@ fn write_tar(
             return Err(BackupError::Encrypt(format!(
                 "{} changed size while being archived ({size} bytes expected, {count} read); \
                  run the backup again",
-                source.path.display()
+                source.describe()
             )));
         }
         plaintext += size;

@@ -59,6 +59,9 @@ pub enum BackupError {
     Refused(String),
     #[error("{0}")]
     Restore(String),
+    /// The blob store (S3) could not be listed, read or written.
+    #[error("file store: {0}")]
+    Blobs(String),
 }
 
 impl BackupError {

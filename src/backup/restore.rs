@@ -5,9 +5,12 @@
 //!    replaced (`--force` when one exists);
 //! 2. decrypt every member into a private work directory inside the data directory and check it
 //!    against the signed manifests; check the database (integrity, schema, audit log);
-//! 3. only then set aside what is replaced (the database file or a `pg_dump` of it, the files
-//!    folder) under a `pre-restore-<time>` name, and move the restored data in;
-//! 4. migrate if the archive is older than this binary, verify the audit log, and record the
+//! 3. with an S3 blob store, upload the archived files to the bucket (each checked against its
+//!    name, and by the server against its checksum): objects are named by their content, so
+//!    this adds what is missing and changes nothing a live row refers to;
+//! 4. only then set aside what is replaced (the database file or a `pg_dump` of it, the files
+//!    folder of a local store) under a `pre-restore-<time>` name, and move the restored data in;
+//! 5. migrate if the archive is older than this binary, verify the audit log, and record the
 //!    restore in it.
 //!
 //! The server must be stopped (every node, on PostgreSQL) while this runs.
@@ -45,6 +48,10 @@ pub struct RestoreReport {
     /// Where the replaced database and files were set aside, if anything was replaced.
     pub set_aside: Vec<PathBuf>,
     pub files: usize,
+    /// Where the files went: a directory or a bucket.
+    pub files_into: String,
+    /// Archived files whose names are not blob ids, which an S3 store cannot hold: left out.
+    pub skipped: Vec<String>,
     /// The archived configuration, for comparison with the one in use (never installed).
     pub archived_config: PathBuf,
     pub migrations_applied: Vec<i64>,
@@ -175,7 +182,16 @@ pub async fn restore(
         ));
     }
 
-    // 3. Set aside what is replaced, then move the restored data in.
+    // 3. The files into the bucket, before anything live is replaced: a store that refuses them
+    // leaves this instance as it was.
+    let blobs = crate::blobs::BlobStore::from_config(config)?;
+    let files_restored = work.path().join("files");
+    let mut skipped = Vec::new();
+    if blobs.s3().is_some() {
+        upload_files(&blobs, &signed.manifest, work.path(), &mut skipped).await?;
+    }
+
+    // 4. Set aside what is replaced, then move the restored data in.
     let stamp = super::rfc3339(crate::db::now()).replace(['-', ':'], "");
     let mut set_aside = Vec::new();
     match (&live, config.database_target()) {
@@ -209,21 +225,23 @@ pub async fn restore(
         _ => return Err(BackupError::Restore("database kind changed".into())),
     }
     live.close().await;
-    let files_live = data_dir.join("files");
-    let files_restored = work.path().join("files");
-    if files_live.exists() {
-        let aside = data_dir.join(format!("files.pre-restore-{stamp}"));
-        std::fs::rename(&files_live, &aside).map_err(BackupError::io(&files_live))?;
-        set_aside.push(aside);
-    }
     let files = signed
         .manifest
         .members
         .iter()
         .filter(|m| m.name.starts_with(super::create::FILES_PREFIX))
-        .count();
-    if files_restored.exists() {
-        std::fs::rename(&files_restored, &files_live).map_err(BackupError::io(&files_live))?;
+        .count()
+        .saturating_sub(skipped.len());
+    if blobs.s3().is_none() {
+        let files_live = data_dir.join("files");
+        if files_live.exists() {
+            let aside = data_dir.join(format!("files.pre-restore-{stamp}"));
+            std::fs::rename(&files_live, &aside).map_err(BackupError::io(&files_live))?;
+            set_aside.push(aside);
+        }
+        if files_restored.exists() {
+            std::fs::rename(&files_restored, &files_live).map_err(BackupError::io(&files_live))?;
+        }
     }
     if local_instance.is_none() {
         super::write_private_atomic(
@@ -246,7 +264,7 @@ pub async fn restore(
     move_file(&work.path().join(CONFIG_MEMBER), &archived_config)?;
     drop(work);
 
-    // 4. The restored database as the server will see it.
+    // 5. The restored database as the server will see it.
     let policy = crate::server::snapshot_policy(config, false)?;
     let (db, migrations) = Database::open(config, &policy).await?;
     let verified = crate::audit::verify::verify(&db, Some(&key))
@@ -275,11 +293,43 @@ pub async fn restore(
         schema_version: manifest.schema_version,
         set_aside,
         files,
+        files_into: blobs.describe(),
+        skipped,
         archived_config,
         migrations_applied: migrations.applied,
         audit_entries: verified.entries,
         signing_key: hex::encode(key),
     })
+}
+
+/// Puts every archived `files/ab/cdef…` member into the S3 store, reading each from the work
+/// directory (where it was checked against the signed manifest) and checking it hashes to its
+/// name. A member that is not named by a blob id (a local store can hold stray files) is listed
+/// in `skipped`: nothing refers to it.
+async fn upload_files(
+    blobs: &crate::blobs::BlobStore,
+    manifest: &super::manifest::Manifest,
+    work: &Path,
+    skipped: &mut Vec<String>,
+) -> Result<(), BackupError> {
+    for member in &manifest.members {
+        let Some(key) = member.name.strip_prefix(super::create::FILES_PREFIX) else {
+            continue;
+        };
+        let Some(sha256) = crate::blobs::id_of_key(key) else {
+            skipped.push(member.name.clone());
+            continue;
+        };
+        let path = work.join(&member.name);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(BackupError::io(&path))?;
+        blobs
+            .put_expecting(&sha256, bytes)
+            .await
+            .map_err(|e| BackupError::Blobs(format!("{}: {e}", member.name)))?;
+    }
+    Ok(())
 }
 
 /// The database a restore would replace.

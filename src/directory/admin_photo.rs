@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::blobs::BlobStore;
 use crate::directory::people::{self, RawProfile};
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
@@ -81,10 +80,7 @@ async fn upload(
             return render(status, &page);
         }
     };
-    let stored = BlobStore::in_data_dir(&state.config.storage.data_dir)
-        .put(bytes, media)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let stored = state.blobs.put(bytes, media).await?;
     let mut after = before.clone();
     after.photo_sha256 = Some(stored.sha256);
     after.photo_type = Some(media.as_str().to_owned());

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::accounts::Account;
-use crate::blobs::{BlobStore, MediaType};
+use crate::blobs::MediaType;
 use crate::db::Database;
 use crate::directory::people::{self, PeopleQuery, Person, Viewer};
 use crate::directory::policy::{self, Policy};
@@ -485,12 +485,7 @@ async fn photo(
         dir.record_private_read(&state, &actor, Some(person.id), details)
             .await?;
     }
-    let store = BlobStore::in_data_dir(&state.config.storage.data_dir);
-    let bytes = store
-        .get(sha256)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .ok_or(AppError::NotFound)?;
+    let bytes = state.blobs.get(sha256).await?.ok_or(AppError::NotFound)?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media.mime()));

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::accounts::Role;
-use crate::blobs::{BlobStore, MediaType};
+use crate::blobs::MediaType;
 use crate::directory::pages::{Choice, Directory};
 use crate::directory::people::{self, MAX_BIO_CHARS, MAX_SKILL_CHARS, MAX_SKILLS, RawProfile};
 use crate::directory::policy::Field;
@@ -243,10 +243,7 @@ async fn own_save(
         return render(status, &page);
     }
     if let Some((bytes, media)) = new_photo {
-        let stored = BlobStore::in_data_dir(&state.config.storage.data_dir)
-            .put(bytes, media)
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let stored = state.blobs.put(bytes, media).await?;
         after.photo_sha256 = Some(stored.sha256);
         after.photo_type = Some(media.as_str().to_owned());
     }

@@ -32,6 +32,9 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("identity provider unavailable")]
     IdpUnavailable,
+    /// The blob store (S3) cannot be reached: a 503 saying so, the detail in the log.
+    #[error("blob store unavailable: {0}")]
+    StorageUnavailable(String),
     #[error("sign-in refused: {0}")]
     SignInRejected(&'static str),
     #[error("internal error: {0}")]
@@ -66,7 +69,9 @@ impl AppError {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::IdpUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::IdpUnavailable | AppError::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::SignInRejected(_) => StatusCode::FORBIDDEN,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,6 +87,7 @@ impl AppError {
             AppError::PayloadTooLarge => "error-too-large",
             AppError::UnsupportedMediaType => "error-media-type",
             AppError::IdpUnavailable => "error-idp-unavailable",
+            AppError::StorageUnavailable(_) => "error-storage-unavailable",
             AppError::SignInRejected(id) => id,
             AppError::Internal(_) => "error-internal",
         }
@@ -90,8 +96,12 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "request failed");
+        match &self {
+            AppError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            AppError::StorageUnavailable(detail) => {
+                tracing::error!(error = %detail, "blob store unavailable");
+            }
+            _ => {}
         }
         let mut response = self.status().into_response();
         // Refusals reach the server log through their audit entry (target `security`).
@@ -119,6 +129,15 @@ impl IntoResponse for AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         AppError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::blobs::BlobError> for AppError {
+    fn from(e: crate::blobs::BlobError) -> Self {
+        match e {
+            crate::blobs::BlobError::Unavailable(detail) => AppError::StorageUnavailable(detail),
+            other => AppError::Internal(other.to_string()),
+        }
     }
 }
 

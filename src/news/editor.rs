@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::accounts::Role;
 use crate::audience::Rule;
-use crate::blobs::{BlobStore, MediaType, StoredBlob};
+use crate::blobs::{BlobError, MediaType, StoredBlob};
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
 use crate::http::pages::{PageContext, Shell, render};
@@ -327,6 +327,15 @@ fn image_type(form: &UploadForm) -> Result<Option<MediaType>, &'static str> {
         .ok_or("news-error-image-type")
 }
 
+/// The status of the form shown again with message `e`: the file store's outage is not the
+/// editor's mistake (the form keeps what they typed either way).
+fn refusal_status(e: &str) -> StatusCode {
+    match e {
+        "error-storage-unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 /// Checks and stores the uploaded image, if one was chosen.
 async fn stored_image(
     state: &AppState,
@@ -335,13 +344,17 @@ async fn stored_image(
     let (Some(file), Some(media)) = (form.file("image"), image_type(form)?) else {
         return Ok(None);
     };
-    BlobStore::in_data_dir(&state.config.storage.data_dir)
+    state
+        .blobs
         .put(file.bytes.to_vec(), media)
         .await
         .map(Some)
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store a news image");
-            "error-internal"
+            match e {
+                BlobError::Unavailable(_) => "error-storage-unavailable",
+                _ => "error-internal",
+            }
         })
 }
 
@@ -400,7 +413,7 @@ async fn create(
             return form_page(
                 &state,
                 ctx.shell,
-                StatusCode::BAD_REQUEST,
+                refusal_status(e),
                 Some(e),
                 target,
                 values,
@@ -506,7 +519,7 @@ async fn update(
             return form_page(
                 &state,
                 ctx.shell,
-                StatusCode::BAD_REQUEST,
+                refusal_status(e),
                 Some(e),
                 target,
                 values,

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::blobs::BlobStore;
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
 use crate::http::pages::{PageContext, Shell, render};
@@ -472,12 +471,7 @@ async fn image(
     let (Some(sha), Some(mime)) = (viewed.item.image_sha256, viewed.item.image_type) else {
         return Err(AppError::NotFound);
     };
-    let store = BlobStore::in_data_dir(&state.config.storage.data_dir);
-    let bytes = store
-        .get(&sha)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .ok_or(AppError::NotFound)?;
+    let bytes = state.blobs.get(&sha).await?.ok_or(AppError::NotFound)?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(

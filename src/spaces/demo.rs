@@ -76,11 +76,11 @@ async fn page(
 }
 
 /// Seeds the demo's spaces; the demo accounts must exist already (for memberships).
-pub async fn seed(db: &Database, data_dir: &std::path::Path) -> Result<(), String> {
-    seed_spaces(db, data_dir).await.map_err(|e| e.to_string())
+pub async fn seed(db: &Database, blobs: &BlobStore) -> Result<(), String> {
+    seed_spaces(db, blobs).await.map_err(|e| e.to_string())
 }
 
-async fn seed_spaces(db: &Database, data_dir: &std::path::Path) -> Result<(), DbError> {
+async fn seed_spaces(db: &Database, blobs: &BlobStore) -> Result<(), DbError> {
     let town_hall = site(db, TOWN_HALL).await?;
     let depot = site(db, DEPOT).await?;
     let technical = department(db, TECHNICAL_SERVICES).await?;
@@ -145,7 +145,7 @@ async fn seed_spaces(db: &Database, data_dir: &std::path::Path) -> Result<(), Db
         page(db, rh, None, "Congés et RTT", LEAVE, &[]).await?;
         page(db, rh, None, "Formation", TRAINING, &[]).await?;
         page(db, rh, None, "Mutuelle et prévoyance", HEALTH_COVER, &[]).await?;
-        let charter = BlobStore::in_data_dir(data_dir)
+        let charter = blobs
             .put(CHARTER.as_bytes().to_vec(), MediaType::Text)
             .await
             .map_err(|e| DbError::Snapshot(e.to_string()))?;

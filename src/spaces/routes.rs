@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::accounts::Account;
-use crate::blobs::{BlobStore, MediaType};
+use crate::blobs::MediaType;
 use crate::http::error::AppError;
 use crate::http::extract::{CurrentUser, Form};
 use crate::http::pages::{PageContext, Shell, render};
@@ -685,10 +685,7 @@ async fn upload_attachment(
     let media_type =
         MediaType::sniff(&file.bytes).ok_or(AppError::BadRequest("spaces-error-file-type"))?;
     let file_name = clean_file_name(file.file_name.as_deref());
-    let blob = BlobStore::in_data_dir(&state.config.storage.data_dir)
-        .put(file.bytes.to_vec(), media_type)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let blob = state.blobs.put(file.bytes.to_vec(), media_type).await?;
     // In an approval space, a file added by a writer who cannot approve waits for a manager.
     let pending = access.needs_approval();
     let mut tx = state.db.begin().await?;
@@ -817,10 +814,10 @@ async fn download_attachment(
         .ok_or(AppError::NotFound)?;
     let media_type = MediaType::parse(&attachment.media_type)
         .ok_or_else(|| AppError::Internal("unknown stored media type".into()))?;
-    let bytes = BlobStore::in_data_dir(&state.config.storage.data_dir)
+    let bytes = state
+        .blobs
         .get(&attachment.sha256)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .await?
         .ok_or_else(|| AppError::Internal(format!("blob {} missing", attachment.sha256)))?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();

@@ -28,13 +28,13 @@ both_backends!(
 );
 
 /// An age key pair for the test, the identity in a file as age-keygen writes it.
-struct Keys {
-    recipient: String,
-    identity_file: PathBuf,
+pub(crate) struct Keys {
+    pub recipient: String,
+    pub identity_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-fn keys() -> Keys {
+pub(crate) fn keys() -> Keys {
     let dir = tempfile::tempdir().unwrap();
     let identity = age::x25519::Identity::generate();
     let identity_file = dir.path().join("backup-key.txt");
@@ -66,7 +66,7 @@ fn config_text(data_dir: &Path, db: &TestDatabase, recipient: &str, backup_extra
     )
 }
 
-fn write_config(path: &Path, text: &str) {
+pub(crate) fn write_config(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
@@ -123,7 +123,7 @@ async fn target(backend: Backend, recipient: &str) -> Target {
 }
 
 /// Runs the binary; returns (success, stdout, stderr).
-async fn beffroi(config: &Path, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn beffroi(config: &Path, args: &[&str]) -> (bool, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_beffroi"))
         .env_remove("BEFFROI_CONFIG")
         .arg("--config")
@@ -140,7 +140,7 @@ async fn beffroi(config: &Path, args: &[&str]) -> (bool, String, String) {
 }
 
 /// `backup create --json`; returns the archive path and the JSON report.
-async fn create_backup(config: &Path, to: &Path) -> (PathBuf, serde_json::Value) {
+pub(crate) async fn create_backup(config: &Path, to: &Path) -> (PathBuf, serde_json::Value) {
     let (ok, out, err) = beffroi(
         config,
         &["backup", "create", "--json", "--to", to.to_str().unwrap()],

@@ -281,7 +281,7 @@ fn multipart(
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn post_profile(
+pub(crate) async fn post_profile(
     app: &TestApp,
     client: &reqwest::Client,
     fields: &[(&str, &str)],
@@ -300,7 +300,7 @@ async fn post_profile(
         .as_u16()
 }
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
 
 async fn photos_are_sniffed_bounded_and_served_after_the_visibility_check(backend: Backend) {
     let org = organisation(backend).await;

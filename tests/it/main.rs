@@ -30,6 +30,8 @@ mod ops;
 mod pg_roles;
 mod rate_limit;
 mod refusals;
+mod s3_server;
+mod s3_store;
 mod scim;
 mod session_list;
 mod sessions;

@@ -75,7 +75,13 @@ fn listed_slugs(body: &str) -> BTreeSet<String> {
         .collect()
 }
 
-async fn add_page(app: &TestApp, space_id: i64, slug: &str, body: &str, audience: &[Rule]) -> i64 {
+pub(crate) async fn add_page(
+    app: &TestApp,
+    space_id: i64,
+    slug: &str,
+    body: &str,
+    audience: &[Rule],
+) -> i64 {
     let mut tx = app.db().begin().await.unwrap();
     let id = pages::create_page(
         &mut tx,
@@ -370,7 +376,7 @@ async fn nothing_leaks_outside_its_audience(backend: Backend) {
     );
 }
 
-async fn private_space(app: &TestApp, slug: &str) -> i64 {
+pub(crate) async fn private_space(app: &TestApp, slug: &str) -> i64 {
     spaces::create_space(
         app.db(),
         &NewSpace {
@@ -771,7 +777,7 @@ async fn markdown_cannot_carry_script(backend: Backend) {
     }
 }
 
-fn multipart(token: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(token: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     let boundary = "beffroi-test-boundary-7d1f";
     let mut body = Vec::new();
     body.extend_from_slice(
