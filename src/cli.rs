@@ -230,6 +230,10 @@ pub enum BenchCommand {
         /// same sizes (seeding takes most of a run); new sessions are issued each time.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The server's database pool size (`storage.max_connections`); unset, the server's
+        /// default for SQLite (two per core, at least 4).
+        #[arg(long)]
+        connections: Option<u32>,
     },
 }
 
@@ -459,6 +463,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                     seconds,
                     write,
                     data_dir,
+                    connections,
                 },
         } => {
             let bench = crate::news::wallbench::WallBench {
@@ -470,6 +475,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 seconds,
                 write,
                 data_dir,
+                connections,
             };
             let report = crate::news::wallbench::run(&bench).await?;
             say!("{report}");

@@ -325,7 +325,8 @@ pub struct StorageConfig {
     pub migration_database_url: Option<String>,
     /// File holding the migration role's password.
     pub migration_password_file: Option<PathBuf>,
-    pub max_connections: u32,
+    /// The pool size; unset, chosen by [`StorageConfig::pool_size`].
+    pub max_connections: Option<u32>,
     /// Where uploaded files are kept: `<data_dir>/files` or an S3-compatible server.
     pub blob_store: BlobStoreKind,
     /// The S3-compatible server, with `blob_store = "s3"`.
@@ -343,6 +344,26 @@ pub enum BlobStoreKind {
     S3,
 }
 
+impl StorageConfig {
+    /// Connections in the pool: `max_connections` when set. Otherwise, for SQLite, two per core
+    /// (at least 4): each connection is a thread of this machine running queries, and more of
+    /// them than the cores can run only take turns, which lengthens the slowest requests (on 2
+    /// cores, 4 connections gave the wall a p99 of 43–56 ms against 52–65 ms with 16; see
+    /// BENCHMARKS.md). For PostgreSQL, 10: its connections mostly wait on the server.
+    pub fn pool_size(&self, sqlite: bool) -> u32 {
+        self.max_connections.unwrap_or_else(|| {
+            if sqlite {
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+                u32::try_from(cores.saturating_mul(2))
+                    .unwrap_or(u32::MAX)
+                    .max(4)
+            } else {
+                10
+            }
+        })
+    }
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
@@ -351,7 +372,7 @@ impl Default for StorageConfig {
             database_password_file: None,
             migration_database_url: None,
             migration_password_file: None,
-            max_connections: 10,
+            max_connections: None,
             blob_store: BlobStoreKind::Local,
             s3: None,
         }
@@ -1143,7 +1164,7 @@ impl Config {
                 ));
             }
         }
-        if self.storage.max_connections == 0 {
+        if self.storage.max_connections == Some(0) {
             return Err(invalid("storage.max_connections", "must be at least 1"));
         }
         match (self.storage.blob_store, &self.storage.s3) {

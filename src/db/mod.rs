@@ -107,11 +107,11 @@ impl Database {
     pub async fn connect(config: &Config) -> Result<Self, DbError> {
         match config.database_target() {
             DatabaseTarget::Sqlite(path) => {
-                Self::connect_sqlite(&path, config.storage.max_connections).await
+                Self::connect_sqlite(&path, config.storage.pool_size(true)).await
             }
             DatabaseTarget::Postgres(url) => {
                 let password = config.database_password()?;
-                Self::connect_postgres(&url, password.as_ref(), config.storage.max_connections)
+                Self::connect_postgres(&url, password.as_ref(), config.storage.pool_size(false))
                     .await
             }
         }

@@ -170,7 +170,7 @@ async fn rollback_sqlite(
     }
     // The live database is copied aside whole (the copy folds in its WAL) before anything
     // is replaced.
-    let live_db = Database::connect_sqlite(live, config.storage.max_connections).await?;
+    let live_db = Database::connect_sqlite(live, config.storage.pool_size(true)).await?;
     let replaced_version = schema_version(&live_db).await?;
     let name = live
         .file_name()

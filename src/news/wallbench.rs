@@ -26,6 +26,8 @@ pub struct WallBench {
     pub write: Option<PathBuf>,
     /// Where the seeded instance lives between runs (else a temporary directory).
     pub data_dir: Option<PathBuf>,
+    /// The server's database pool size; `None`, the server's default.
+    pub connections: Option<u32>,
 }
 
 /// Who sends the requests.
@@ -110,11 +112,16 @@ pub async fn run(bench: &WallBench) -> Result<String, String> {
         .clone()
         .unwrap_or_else(|| temp.path().to_owned());
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\nmax_connections = 16\n\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n{}\n\
          [log]\nlevel = \"warn\"\n\n[security]\nrequests_per_second = 1000000\nrequest_burst = 1000000\n",
-        root.join("data").display()
+        root.join("data").display(),
+        bench
+            .connections
+            .map(|n| format!("max_connections = {n}\n"))
+            .unwrap_or_default()
     );
     let config = Config::from_toml(&text, Path::new("bench.toml"), Vec::new()).map_err(err)?;
+    let pool = config.storage.pool_size(true);
     let db = Database::connect(&config).await.map_err(err)?;
     db.migrate(&SnapshotPolicy {
         dir: root.join("snapshots"),
@@ -183,9 +190,9 @@ pub async fn run(bench: &WallBench) -> Result<String, String> {
     };
     let mut out = format!(
         "## News wall\n\nSigned-in wall (`GET /`, full page: session, audience keys, mandatory reads, \
-         one page of 20 items) over real HTTPS, SQLite (WAL) backend. Machine: {machine}. Command: \
-         {command} (release build). Load generator: {}. Seeding took {seeded:.0} s.\n\n\
-         | measurement | result |\n|---|---|\n",
+         one page of 20 items) over real HTTPS, SQLite (WAL) backend, {pool} pool connections. \
+         Machine: {machine}. Command: {command} (release build). Load generator: {}. Seeding took \
+         {seeded:.0} s.\n\n| measurement | result |\n|---|---|\n",
         measured.client
     );
     out.push_str(&format!(
