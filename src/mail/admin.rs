@@ -261,21 +261,36 @@ fn back(done: Handled, success: &str) -> Response {
     Redirect::to(&format!("{ADMIN_PAGE}?done={word}")).into_response()
 }
 
-async fn retry(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    actor: Actor,
-    Path(raw): Path<String>,
+/// What an administrator does to one message.
+#[derive(Clone, Copy)]
+enum Act {
+    Retry,
+    Discard,
+}
+
+async fn act_on(
+    state: &AppState,
+    user: &CurrentUser,
+    actor: &Actor,
+    raw: &str,
+    act: Act,
 ) -> Result<Response, AppError> {
-    crate::admin::require_admin(&state, &user, &actor, ADMIN_PAGE).await?;
-    let id = message_id(&raw)?;
+    crate::admin::require_admin(state, user, actor, ADMIN_PAGE).await?;
+    let id = message_id(raw)?;
     let mut tx = state.db.begin().await?;
-    let handled = requeue(&mut tx, id, now()).await?;
+    let (handled, action, done) = match act {
+        Act::Retry => (requeue(&mut tx, id, now()).await?, "mail.retry", "retried"),
+        Act::Discard => (
+            remove(&mut tx, id, now()).await?,
+            "mail.discard",
+            "discarded",
+        ),
+    };
     if handled == Handled::Done {
         security_events::record(
             &mut tx,
-            &actor,
-            "mail.retry",
+            actor,
+            action,
             Some(format!("mail:{id}")),
             "success",
             json!({ "message_id": id }),
@@ -283,7 +298,16 @@ async fn retry(
         .await?;
     }
     tx.commit().await?;
-    Ok(back(handled, "retried"))
+    Ok(back(handled, done))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    actor: Actor,
+    Path(raw): Path<String>,
+) -> Result<Response, AppError> {
+    act_on(&state, &user, &actor, &raw, Act::Retry).await
 }
 
 async fn discard(
@@ -292,23 +316,7 @@ async fn discard(
     actor: Actor,
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
-    crate::admin::require_admin(&state, &user, &actor, ADMIN_PAGE).await?;
-    let id = message_id(&raw)?;
-    let mut tx = state.db.begin().await?;
-    let handled = remove(&mut tx, id, now()).await?;
-    if handled == Handled::Done {
-        security_events::record(
-            &mut tx,
-            &actor,
-            "mail.discard",
-            Some(format!("mail:{id}")),
-            "success",
-            json!({ "message_id": id }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(back(handled, "discarded"))
+    act_on(&state, &user, &actor, &raw, Act::Discard).await
 }
 
 #[derive(Deserialize)]

@@ -43,7 +43,9 @@ async fn decide(
     .await
 }
 
-async fn pages_wait_for_a_managers_approval(backend: Backend) {
+/// An instance with the approval space `rh` and its page `teletravail`; a reader, and the
+/// space's contributor, editor and manager, in that order.
+async fn approval_space(backend: Backend) -> (TestApp, reqwest::Client, Vec<reqwest::Client>) {
     let app = spawn_app(backend).await;
     let space = spaces::create_space(
         app.db(),
@@ -70,6 +72,11 @@ async fn pages_wait_for_a_managers_approval(backend: Backend) {
         spaces::set_member(app.db(), space, id, role).await.unwrap();
         writers.push(client);
     }
+    (app, reader, writers)
+}
+
+async fn pages_wait_for_a_managers_approval(backend: Backend) {
+    let (app, reader, writers) = approval_space(backend).await;
     let [contrib, editor, manager] = &writers[..] else {
         unreachable!()
     };
@@ -257,32 +264,7 @@ fn file_path(id: i64) -> String {
 }
 
 async fn files_and_deletions_wait_for_a_manager(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let space = spaces::create_space(
-        app.db(),
-        &NewSpace {
-            slug: "rh",
-            name: "Ressources humaines",
-            description: "",
-            visibility: Visibility::Public,
-            approval_required: true,
-            audience: &[Rule::Everyone],
-        },
-    )
-    .await
-    .unwrap();
-    add_page(&app, space, "teletravail", "Deux jours par semaine.", &[]).await;
-    let (reader, _) = app.signed_in_as("lectrice", &[Role::Agent]).await;
-    let mut writers = Vec::new();
-    for (name, role) in [
-        ("contrib", SpaceRole::Contributor),
-        ("editeur", SpaceRole::Editor),
-        ("gestion", SpaceRole::Manager),
-    ] {
-        let (client, id) = app.signed_in_as(name, &[Role::Agent]).await;
-        spaces::set_member(app.db(), space, id, role).await.unwrap();
-        writers.push(client);
-    }
+    let (app, reader, writers) = approval_space(backend).await;
     let [contrib, editor, manager] = &writers[..] else {
         unreachable!()
     };
